@@ -1,0 +1,839 @@
+"""The experiments of Sect. 4 of Lake & Tsai (2022), as functions the workflow calls.
+
+Each function here is one step of the workflow's data flow (acquire -> prepare -> train ->
+evaluate -> plot) and reads or writes that step's files. The mathematics lives in
+:mod:`deweight.priors` (Eqs. 7, 12-16), :mod:`deweight.metrics` (Eqs. 9-11, 21),
+:mod:`deweight.simulate` (Eq. 2, Tables 1-2) and :mod:`deweight.model` (Sect. 3.1, Eq. 17);
+this module only wires them together into the paper's experiments:
+
+* train a base, weighted (w_i = 1/P(i), Eq. 19) or biased model on a nested subset of a
+  training set and write its probabilities on the test set;
+* form the post-hoc corrections ("dewatered"/"deweighted" and "debiased", Eq. 12);
+* assign classes stochastically and compare observed with predicted metrics (the overshoot);
+* the mean KL divergence to the analytic posterior (simulation only, Eq. 21);
+* the prediction-consistent prior (Eq. 14) and a bias verdict per class.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from deweight.metrics import kl_divergence, overshoot, stochastic_classify
+from deweight.priors import effective_prior, prediction_consistent_prior, replace_prior
+
+__all__ = [
+    "SIMULATION_CASES",
+    "REAL_CASES",
+    "Predictions",
+    "bias_verdict",
+    "corrected_cases",
+    "inverse_prior_weights",
+    "kl_by_class",
+    "overshoot_by_case",
+    "pcp_table",
+    "read_parquet_with_metadata",
+    "read_predictions",
+    "train_and_predict",
+    "write_csv_atomic",
+    "write_parquet_atomic",
+    "write_predictions",
+]
+
+log = logging.getLogger(__name__)
+
+#: The five cases of Figs. 6-7: three trained models and two post-hoc corrections (Eq. 12).
+SIMULATION_CASES = ("base", "weighted", "dewatered", "biased", "debiased")
+#: The three cases of Figs. 8-9.
+REAL_CASES = ("base", "weighted", "deweighted")
+
+_METADATA_KEY = b"deweight"
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------------
+
+
+def _temporary_sibling(path: Path) -> Path:
+    """A fresh temporary file name in the directory of ``path`` (so os.replace is atomic)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    return Path(name)
+
+
+def write_parquet_atomic(frame: pd.DataFrame, path, metadata: Mapping | None = None) -> None:
+    """Write ``frame`` to Parquet with JSON ``metadata`` in the schema, atomically.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table; its index is dropped.
+    path : str or Path
+        Destination; written to a temporary file beside it, then renamed.
+    metadata : mapping, optional
+        JSON-serialisable description stored under the schema key ``deweight``.
+    """
+    path = Path(path)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if metadata is not None:
+        existing = dict(table.schema.metadata or {})
+        existing[_METADATA_KEY] = json.dumps(metadata).encode()
+        table = table.replace_schema_metadata(existing)
+    tmp = _temporary_sibling(path)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_parquet_with_metadata(path) -> tuple[pd.DataFrame, dict]:
+    """Read a table written by :func:`write_parquet_atomic` and its ``deweight`` metadata."""
+    table = pq.read_table(path)
+    raw = (table.schema.metadata or {}).get(_METADATA_KEY)
+    metadata = json.loads(raw) if raw else {}
+    return table.to_pandas(), metadata
+
+
+def write_csv_atomic(frame: pd.DataFrame, path, **to_csv_kwargs) -> None:
+    """Write ``frame`` as CSV (no index) through a temporary file and a rename."""
+    path = Path(path)
+    tmp = _temporary_sibling(path)
+    try:
+        frame.to_csv(tmp, index=False, **to_csv_kwargs)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------
+
+
+def inverse_prior_weights(labels, n_classes: int) -> np.ndarray:
+    """Per-example training weights w_i = 1/P(i), Eq. 19 of Lake & Tsai (2022).
+
+    ``P(i)`` is the class fraction of the training set itself (Eq. 3), as in Clarke et al.
+    (2020), so the weighted set mimics one with equal contributions from every class.
+
+    Parameters
+    ----------
+    labels : array_like of shape (N,)
+        Class index of each training example.
+    n_classes : int
+        Number of classes.
+
+    Returns
+    -------
+    ndarray of shape (N,)
+        The weight of each example.
+
+    Raises
+    ------
+    ValueError
+        If a class has no training example (its weight would be infinite).
+    """
+    labels = np.asarray(labels)
+    fractions = effective_prior(labels, n_classes=n_classes)
+    empty = np.flatnonzero(fractions == 0)
+    if empty.size:
+        raise ValueError(
+            f"class {int(empty[0])} has no training example, so its weight 1/P(i) is infinite; "
+            "use a larger training set"
+        )
+    return 1.0 / fractions[labels]
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """A model's class probabilities on a test set, with what is needed to evaluate them.
+
+    Attributes
+    ----------
+    probs : ndarray of shape (n, C)
+        Test-set probabilities.
+    labels : ndarray of shape (n,)
+        True test-set classes.
+    metadata : dict
+        ``variant``, ``size_requested``, ``size_used``, ``model_prior`` (Eq. 7 prior of the
+        training set the model saw), ``training_fractions`` (unweighted Eq. 3 fractions of that
+        set), ``class_names`` and the fit report.
+    """
+
+    probs: np.ndarray
+    labels: np.ndarray
+    metadata: dict
+
+
+def train_and_predict(
+    X_train,
+    y_train,
+    X_test,
+    *,
+    variant: str,
+    n_classes: int,
+    model_params: Mapping,
+    seed: int,
+    threads: int | None = None,
+):
+    """Fit one of the paper's models and return it with its test-set probabilities.
+
+    Parameters
+    ----------
+    X_train, y_train : ndarray of shape (N, d) and (N,)
+        The training subset (already the requested size).
+    X_test : ndarray of shape (n, d)
+        Features of the test set.
+    variant : {"base", "weighted", "biased"}
+        ``weighted`` applies w_i = 1/P(i) (Eq. 19); ``base`` and ``biased`` are unweighted (the
+        biased variant differs only in the training set it is given).
+    n_classes : int
+        Number of classes.
+    model_params : mapping
+        Keyword arguments of :class:`deweight.model.Classifier`.
+    seed : int
+        Seed of the fit (restarts and mini-batches).
+    threads : int, optional
+        Torch CPU threads.
+
+    Returns
+    -------
+    classifier : deweight.model.Classifier
+    probs : ndarray of shape (n, C)
+    """
+    from deweight.model import Classifier  # torch is imported only when training
+
+    if variant not in ("base", "weighted", "biased"):
+        raise ValueError(f"unknown variant {variant!r}; expected base, weighted or biased")
+    weights = inverse_prior_weights(y_train, n_classes) if variant == "weighted" else None
+    classifier = Classifier(**dict(model_params), seed=seed, n_classes=n_classes, threads=threads)
+    start = time.perf_counter()
+    classifier.fit(X_train, y_train, sample_weight=weights)
+    log.info(
+        "trained %s on %d rows in %.1f s: %s",
+        variant,
+        len(y_train),
+        time.perf_counter() - start,
+        classifier.fit_report_,
+    )
+    return classifier, classifier.predict_proba(X_test)
+
+
+def write_predictions(path, probs, labels, metadata: Mapping) -> None:
+    """Write test-set probabilities (columns p0..p{C-1}) and true labels to Parquet."""
+    probs = np.asarray(probs, dtype=np.float64)
+    frame = pd.DataFrame({f"p{i}": probs[:, i] for i in range(probs.shape[1])})
+    frame["label"] = np.asarray(labels, dtype=np.int64)
+    write_parquet_atomic(frame, path, metadata=dict(metadata))
+
+
+def read_predictions(path) -> Predictions:
+    """Read what :func:`write_predictions` wrote."""
+    frame, metadata = read_parquet_with_metadata(path)
+    columns = sorted((c for c in frame.columns if c.startswith("p")), key=lambda c: int(c[1:]))
+    return Predictions(
+        probs=frame[columns].to_numpy(np.float64),
+        labels=frame["label"].to_numpy(np.int64),
+        metadata=metadata,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Corrections and evaluation
+# --------------------------------------------------------------------------------------------
+
+
+def corrected_cases(
+    predictions: Mapping[str, Predictions], *, target_prior=None, debias_prior=None
+) -> dict[str, np.ndarray]:
+    """Add the post-hoc corrections of Eq. 12 to the trained models' probabilities.
+
+    * ``dewatered`` (simulation) / ``deweighted`` (real data): the weighted model's
+      probabilities with its weighted prior (Eq. 7) replaced by the unweighted class fractions
+      of the same training set (Eq. 3) -- the prior a user of weighted training knows.
+    * ``debiased``: the biased model's probabilities with its (equal-composition) prior
+      replaced by ``debias_prior``, the representative prior (the simulation's 60/38/2).
+
+    Parameters
+    ----------
+    predictions : mapping of variant -> Predictions
+        Any of ``base``, ``weighted``, ``biased``.
+    target_prior : array_like of shape (C,), optional
+        Overrides the training fractions as the new prior for the weighted model.
+    debias_prior : array_like of shape (C,), optional
+        New prior for the biased model; required when ``biased`` is present.
+
+    Returns
+    -------
+    dict of case -> ndarray of shape (n, C)
+        The trained cases unchanged plus the corrected ones; the weighted correction is
+        called ``dewatered`` when a biased model is present (the simulation's five cases) and
+        ``deweighted`` otherwise (Figs. 8-9).
+    """
+    cases = {variant: p.probs for variant, p in predictions.items()}
+    if "weighted" in predictions:
+        weighted = predictions["weighted"]
+        new = (
+            weighted.metadata["training_fractions"] if target_prior is None else target_prior
+        )
+        name = "dewatered" if "biased" in predictions else "deweighted"
+        cases[name] = replace_prior(weighted.probs, weighted.metadata["model_prior"], new)
+    if "biased" in predictions:
+        if debias_prior is None:
+            raise ValueError("debias_prior is needed to correct the biased model")
+        biased = predictions["biased"]
+        cases["debiased"] = replace_prior(
+            biased.probs, biased.metadata["model_prior"], debias_prior
+        )
+    return cases
+
+
+def _case_seed(seed: int, size: int, case: str) -> np.random.Generator:
+    """An independent, reproducible generator for the stochastic classifier of one case."""
+    return np.random.default_rng([seed, size, sum(ord(ch) * 31**k for k, ch in enumerate(case))])
+
+
+def overshoot_by_case(
+    cases: Mapping[str, np.ndarray], labels, *, size: int, seed: int
+) -> pd.DataFrame:
+    """Observed minus predicted completeness, reliability and F1 for each case (Eqs. 9-11).
+
+    Classes are assigned with the stochastic classifier of Sect. 3.1, seeded per case and size.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Long table: case, size, class, metric, observed, predicted, sigma, overshoot, z.
+    """
+    frames = []
+    for case, probs in cases.items():
+        assigned = stochastic_classify(probs, _case_seed(seed, size, case))
+        table = overshoot(labels, probs, assigned)
+        table.insert(0, "size", size)
+        table.insert(0, "case", case)
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True)
+
+
+def kl_by_class(
+    cases: Mapping[str, np.ndarray], true_probs, labels, *, size: int
+) -> pd.DataFrame:
+    """Mean KL divergence of each case from the true posterior, per true class (Eq. 21, Fig. 7).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns case, size, class, mean_kl (nats), sem_kl (standard error of the mean), n.
+    """
+    labels = np.asarray(labels)
+    rows = []
+    for case, probs in cases.items():
+        divergence = kl_divergence(true_probs, probs)
+        for cls in range(true_probs.shape[1]):
+            values = divergence[labels == cls]
+            n = values.size
+            rows.append(
+                {
+                    "case": case,
+                    "size": size,
+                    "class": cls,
+                    "mean_kl": float(values.mean()) if n else np.nan,
+                    "sem_kl": float(values.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan,
+                    "n": n,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def pcp_table(
+    probs,
+    assumed_priors: Mapping[str, Sequence[float]],
+    *,
+    class_names: Sequence[str],
+    method: str = "em",
+    tol: float = 1e-8,
+    max_iter: int = 10_000,
+    extra: Mapping | None = None,
+    true_fractions=None,
+) -> pd.DataFrame:
+    """Prediction-consistent priors (Eq. 14) of one probability table under several model priors.
+
+    Parameters
+    ----------
+    probs : ndarray of shape (n, C) or chunked source
+        Model probabilities on an unlabelled set.
+    assumed_priors : mapping of name -> prior
+        The model priors P_M(i) to assume, e.g. ``{"flat": ..., "training": ...}``.
+    class_names : sequence of str
+    method, tol, max_iter
+        Passed to :func:`deweight.priors.prediction_consistent_prior`.
+    extra : mapping, optional
+        Constant columns to add (e.g. task, model, data source).
+    true_fractions : array_like of shape (C,), optional
+        Known class fractions of the set, for comparison.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per assumed prior and class: assumed_prior_name, class, class_name,
+        assumed_prior, mean_probability, pcp, stderr, true_fraction, iterations, converged,
+        seconds, method.
+    """
+    rows = []
+    for name, prior in assumed_priors.items():
+        result = prediction_consistent_prior(
+            probs, np.asarray(prior, dtype=np.float64), method=method, tol=tol, max_iter=max_iter
+        )
+        for cls, cls_name in enumerate(class_names):
+            row = dict(extra or {})
+            row.update(
+                assumed_prior_name=name,
+                **{"class": cls},
+                class_name=cls_name,
+                assumed_prior=float(result.model_prior[cls]),
+                mean_probability=float(result.mean_probability[cls]),
+                pcp=float(result.prior[cls]),
+                stderr=float(result.stderr[cls]),
+                true_fraction=(
+                    float(true_fractions[cls]) if true_fractions is not None else np.nan
+                ),
+                iterations=result.iterations,
+                converged=bool(result.converged),
+                seconds=float(result.seconds),
+                method=result.method,
+            )
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+VERDICTS = ("no significant bias", "prior mismatch", "probabilities inaccurate")
+
+
+def bias_verdict(
+    model_prior,
+    pcp,
+    pcp_stderr,
+    max_abs_overshoot_z,
+    *,
+    z_threshold: float = 3.0,
+) -> pd.DataFrame:
+    """Say, class by class, whether a model's training composition has biased it.
+
+    Two tests from Sect. 2 of Lake & Tsai (2022):
+
+    1. the model's prior P_M(i) (Eq. 7) against the prediction-consistent prior of unlabelled
+       data (Eq. 14): a difference of more than ``z_threshold`` standard errors is a
+       **prior mismatch**, which Eq. 12 can correct;
+    2. the overshoot of completeness, reliability and F1 on labelled data (Eqs. 9-11): an
+       overshoot of more than ``z_threshold`` sigma with no prior mismatch means the
+       **probabilities are inaccurate** in a way no prior replacement fixes.
+
+    Otherwise: **no significant bias**.
+
+    Parameters
+    ----------
+    model_prior, pcp, pcp_stderr : array_like of shape (C,)
+    max_abs_overshoot_z : array_like of shape (C,)
+        Largest |z| of the overshoot over the three metrics, per class.
+    z_threshold : float
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns class, model_prior, pcp, pcp_stderr, prior_difference_sigma,
+        max_abs_overshoot_z, verdict, z_threshold.
+    """
+    model_prior = np.asarray(model_prior, dtype=np.float64)
+    pcp = np.asarray(pcp, dtype=np.float64)
+    stderr = np.asarray(pcp_stderr, dtype=np.float64)
+    max_z = np.asarray(max_abs_overshoot_z, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        difference = (model_prior - pcp) / stderr
+    verdicts = []
+    for diff, z in zip(difference, max_z, strict=True):
+        if np.isfinite(diff) and abs(diff) > z_threshold:
+            verdicts.append(VERDICTS[1])
+        elif np.isfinite(z) and z > z_threshold:
+            verdicts.append(VERDICTS[2])
+        else:
+            verdicts.append(VERDICTS[0])
+    return pd.DataFrame(
+        {
+            "class": np.arange(model_prior.size),
+            "model_prior": model_prior,
+            "pcp": pcp,
+            "pcp_stderr": stderr,
+            "prior_difference_sigma": difference,
+            "max_abs_overshoot_z": max_z,
+            "verdict": verdicts,
+            "z_threshold": z_threshold,
+        }
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Running a workflow step
+# --------------------------------------------------------------------------------------------
+
+
+def run_logged(step, snakemake_object) -> None:
+    """Run ``step(snakemake_object)`` with logging and stderr sent to the rule's log file.
+
+    Progress bars (tqdm writes to stderr) and log records land in ``snakemake.log[0]``; an
+    exception is logged with its traceback before it propagates, so the failed job's log
+    says what went wrong.
+    """
+    import contextlib
+    import sys
+
+    log_path = Path(snakemake_object.log[0])
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w", buffering=1) as handle, contextlib.redirect_stderr(handle):
+        logging.basicConfig(
+            stream=handle,
+            level=logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            force=True,
+        )
+        logging.captureWarnings(True)
+        rule = getattr(snakemake_object, "rule", "?")
+        log.info("rule %s, python %s", rule, sys.version.split()[0])
+        start = time.perf_counter()
+        try:
+            step(snakemake_object)
+        except Exception:
+            log.exception("rule %s failed", rule)
+            raise
+        log.info("rule %s finished in %.1f s", rule, time.perf_counter() - start)
+
+
+# --------------------------------------------------------------------------------------------
+# One member of a size sweep
+# --------------------------------------------------------------------------------------------
+
+
+def load_training_table(path, *, role: str) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Features, labels and metadata of the rows of a prepared table that play ``role``.
+
+    A table with a ``split`` column (a prepared real catalogue, Sect. 3.3) gives
+    ``train`` + ``dev`` rows for ``role="train"`` -- the paper merges dev into train for the
+    final fits -- and ``test`` rows for ``role="test"``. A table without one (the simulation)
+    is used whole.
+    """
+    frame, metadata = read_parquet_with_metadata(path)
+    features = metadata.get("features")
+    if not features:
+        raise ValueError(f"{path}: no feature list in its metadata; was it made by the workflow?")
+    missing = [c for c in [*features, "label"] if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; columns are {list(frame.columns)}")
+    if "split" in frame.columns:
+        wanted = {"train": ("train", "dev"), "test": ("test",)}[role]
+        frame = frame[frame["split"].isin(wanted)]
+    if frame.empty:
+        raise ValueError(f"{path}: no rows for the {role} role")
+    X = frame[features].to_numpy(np.float64)
+    y = frame["label"].to_numpy(np.int64)
+    return X, y, metadata
+
+
+def nested_subset(n_rows: int, size: int, seed: int) -> np.ndarray:
+    """Indices of a random subset of ``size`` rows; subsets for one seed are nested.
+
+    The first ``size`` entries of one seeded permutation, so a smaller training set is always
+    contained in a larger one, as in the paper's sweeps. A size above ``n_rows`` gives all rows.
+    """
+    order = np.random.default_rng([seed, 7]).permutation(n_rows)
+    return np.sort(order[: min(size, n_rows)])
+
+
+def train_sweep_member(
+    *,
+    train_path,
+    test_path,
+    model_path,
+    predictions_path,
+    variant: str,
+    size: int,
+    model_params: Mapping,
+    seed: int,
+    threads: int | None = None,
+) -> Predictions:
+    """Train one (variant, size) model of a sweep; save it and its test-set probabilities."""
+    X_all, y_all, metadata = load_training_table(train_path, role="train")
+    X_test, y_test, _ = load_training_table(test_path, role="test")
+    class_names = metadata.get("class_names") or [str(i) for i in range(int(y_all.max()) + 1)]
+    n_classes = len(class_names)
+    subset = nested_subset(len(y_all), size, seed)
+    X, y = X_all[subset], y_all[subset]
+    if len(y) < size:
+        log.warning("asked for %d training rows, only %d exist: using all of them", size, len(y))
+    classifier, probs = train_and_predict(
+        X,
+        y,
+        X_test,
+        variant=variant,
+        n_classes=n_classes,
+        model_params=model_params,
+        seed=seed + size,
+        threads=threads,
+    )
+    classifier.save(model_path)
+    report = {k: v for k, v in classifier.fit_report_.items() if _is_jsonable(v)}
+    meta = {
+        "variant": variant,
+        "size_requested": int(size),
+        "size_used": int(len(y)),
+        "model_prior": [float(v) for v in classifier.prior_],
+        "training_fractions": [float(v) for v in effective_prior(y, n_classes=n_classes)],
+        "class_names": list(class_names),
+        "data_source": metadata.get("data_source", "unknown"),
+        "task": metadata.get("task"),
+        "fit_report": report,
+    }
+    write_predictions(predictions_path, probs, y_test, meta)
+    return Predictions(probs=probs, labels=y_test, metadata=meta)
+
+
+def _is_jsonable(value) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluating whole sweeps
+# --------------------------------------------------------------------------------------------
+
+
+def _group_by_size(prediction_paths: Mapping[tuple[str, int], str]):
+    """Read sweep predictions and group them by the training size actually used."""
+    by_size: dict[int, dict[str, Predictions]] = {}
+    for (variant, _requested), path in sorted(prediction_paths.items(), key=lambda kv: kv[0][1]):
+        pred = read_predictions(path)
+        size = int(pred.metadata["size_used"])
+        # Two requested sizes above the rows available train on the same set; keep one.
+        by_size.setdefault(size, {})[variant] = pred
+    return dict(sorted(by_size.items()))
+
+
+def evaluate_simulation_sweep(
+    prediction_paths: Mapping[tuple[str, int], str],
+    test_path,
+    *,
+    seed: int,
+    pcp_method: str = "em",
+    tol: float = 1e-8,
+    max_iter: int = 10_000,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Figs. 6-7 and the Sect. 4.1 prior table from the simulation sweep's predictions.
+
+    Parameters
+    ----------
+    prediction_paths : mapping of (variant, size) -> path
+        Files written by :func:`train_sweep_member`.
+    test_path : path
+        The simulated test set (features x0..x3 and label).
+    seed : int
+        Seed of the stochastic classifier.
+    pcp_method, tol, max_iter
+        How the prediction-consistent priors are found (the paper: half-EM, ``"em"``).
+
+    Returns
+    -------
+    overshoot : DataFrame
+        Long table for Fig. 6 (see :func:`overshoot_by_case`).
+    kl : DataFrame
+        Table for Fig. 7 (see :func:`kl_by_class`).
+    pcp : DataFrame
+        The PCP on the test set for the weighted, biased and base models at the largest size,
+        next to the true prior (Sect. 4.1).
+    """
+    from deweight import simulate
+
+    X_test, y_test, metadata = load_training_table(test_path, role="test")
+    true_prior = np.asarray(simulate.CLASS_FRACTIONS, dtype=np.float64)
+    true_probs = simulate.true_posterior(X_test, true_prior)
+    class_names = metadata.get("class_names") or [f"class {i}" for i in range(3)]
+    overshoots, kls = [], []
+    by_size = _group_by_size(prediction_paths)
+    for size, predictions in by_size.items():
+        cases = corrected_cases(predictions, debias_prior=true_prior)
+        cases = {case: cases[case] for case in SIMULATION_CASES if case in cases}
+        overshoots.append(overshoot_by_case(cases, y_test, size=size, seed=seed))
+        kls.append(kl_by_class(cases, true_probs, y_test, size=size))
+    largest = max(by_size)
+    test_fractions = np.bincount(y_test, minlength=true_prior.size) / y_test.size
+    pcps = []
+    for variant in ("weighted", "biased", "base"):
+        if variant not in by_size[largest]:
+            continue
+        pred = by_size[largest][variant]
+        table = pcp_table(
+            pred.probs,
+            {"model prior (Eq. 7)": pred.metadata["model_prior"]},
+            class_names=class_names,
+            method=pcp_method,
+            tol=tol,
+            max_iter=max_iter,
+            extra={"model": variant, "size": largest},
+            true_fractions=test_fractions,
+        )
+        table["true_prior"] = true_prior[table["class"].to_numpy()]
+        pcps.append(table)
+    return (
+        pd.concat(overshoots, ignore_index=True),
+        pd.concat(kls, ignore_index=True),
+        pd.concat(pcps, ignore_index=True),
+    )
+
+
+def evaluate_real_sweep(
+    prediction_paths: Mapping[tuple[str, int], str],
+    *,
+    task: str,
+    seed: int,
+    z_threshold: float = 3.0,
+    pcp_method: str = "em",
+    tol: float = 1e-8,
+    max_iter: int = 10_000,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Figs. 8-9, the bundled Sect. 4.4 table and the bias verdict from a real-data sweep.
+
+    Returns
+    -------
+    overshoot : DataFrame
+        Long table (case, size, class, class_name, metric, ...), cases base, weighted and
+        deweighted.
+    pcp : DataFrame
+        PCPs of the base and weighted models' test-set probabilities (labels unused) at the
+        largest size, assuming (a) a flat model prior and (b) the training-set composition.
+    verdict : DataFrame
+        One row per case and class (see :func:`bias_verdict`), at the largest size.
+    """
+    by_size = _group_by_size(prediction_paths)
+    overshoots = []
+    cases_at = {}
+    for size, predictions in by_size.items():
+        cases = corrected_cases(predictions)
+        cases = {case: cases[case] for case in REAL_CASES if case in cases}
+        cases_at[size] = cases
+        overshoots.append(overshoot_by_case(cases, next(iter(predictions.values())).labels,
+                                            size=size, seed=seed))
+    overshoot_table = pd.concat(overshoots, ignore_index=True)
+    largest = max(by_size)
+    predictions = by_size[largest]
+    any_pred = next(iter(predictions.values()))
+    class_names = any_pred.metadata["class_names"]
+    n_classes = len(class_names)
+    overshoot_table.insert(3, "class_name", [class_names[c] for c in overshoot_table["class"]])
+    overshoot_table.insert(1, "task", task)
+    # The class abundance of the largest training set, for the column titles of Figs. 8-9.
+    train_fractions = np.asarray(any_pred.metadata["training_fractions"])
+    overshoot_table["training_fraction"] = train_fractions[overshoot_table["class"].to_numpy()]
+    labels = any_pred.labels
+    test_fractions = np.bincount(labels, minlength=n_classes) / labels.size
+    flat = np.full(n_classes, 1.0 / n_classes)
+
+    pcps = []
+    for variant in ("base", "weighted"):
+        if variant not in predictions:
+            continue
+        pred = predictions[variant]
+        pcps.append(
+            pcp_table(
+                pred.probs,
+                {"flat": flat, "training composition": pred.metadata["training_fractions"]},
+                class_names=class_names,
+                method=pcp_method,
+                tol=tol,
+                max_iter=max_iter,
+                extra={"task": task, "model": variant, "size": largest},
+                true_fractions=test_fractions,
+            )
+        )
+
+    verdicts = []
+    model_priors = {
+        "base": predictions["base"].metadata["model_prior"] if "base" in predictions else None,
+        "weighted": (
+            predictions["weighted"].metadata["model_prior"] if "weighted" in predictions else None
+        ),
+        "deweighted": (
+            predictions["weighted"].metadata["training_fractions"]
+            if "weighted" in predictions
+            else None
+        ),
+    }
+    at_largest = overshoot_table[overshoot_table["size"] == largest]
+    for case, probs in cases_at[largest].items():
+        prior = np.asarray(model_priors[case], dtype=np.float64)
+        result = prediction_consistent_prior(
+            probs, prior, method=pcp_method, tol=tol, max_iter=max_iter
+        )
+        z = (
+            at_largest[at_largest["case"] == case]
+            .assign(abs_z=lambda f: f["z"].abs())
+            .groupby("class")["abs_z"]
+            .max()
+            .reindex(range(n_classes))
+            .to_numpy()
+        )
+        table = bias_verdict(prior, result.prior, result.stderr, z, z_threshold=z_threshold)
+        table.insert(0, "class_name", class_names)
+        table.insert(0, "size", largest)
+        table.insert(0, "model", case)
+        table.insert(0, "task", task)
+        verdicts.append(table)
+    return overshoot_table, pd.concat(pcps, ignore_index=True), pd.concat(verdicts, ignore_index=True)
+
+
+#: Column names of the class probabilities in resources/archive/clarke2020.parquet.
+CLARKE_PROBABILITY_COLUMNS = ("prob_galaxy", "prob_star", "prob_qso")
+
+
+def clarke_pcp_table(
+    path,
+    *,
+    training_prior=(0.729, 0.150, 0.121),
+    method: str = "em",
+    tol: float = 1e-8,
+    max_iter: int = 10_000,
+    columns=CLARKE_PROBABILITY_COLUMNS,
+) -> pd.DataFrame:
+    """Sect. 4.4: PCPs of the Clarke et al. (2020) catalogue, streamed from Parquet.
+
+    Assumes (a) a flat model prior and (b) the training-set balance 72.9/15.0/12.1 % that the
+    paper quotes. The paper found a mean of 41.8/53.5/4.6 %, PCPs of 44.6/55.0/0.4 % (flat) and
+    37.6/61.0/1.3 % (training prior).
+    """
+    from deweight.io import open_catalog
+
+    catalog = open_catalog(path, list(columns))
+    table = pcp_table(
+        catalog,
+        {"flat": np.full(3, 1 / 3), "training composition": np.asarray(training_prior)},
+        class_names=["galaxy", "star", "qso"],
+        method=method,
+        tol=tol,
+        max_iter=max_iter,
+        extra={"task": "clarke2020", "model": "Clarke et al. (2020)"},
+    )
+    table.insert(0, "probabilities", "Clarke et al. (2020) catalogue")
+    return table

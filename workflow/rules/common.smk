@@ -1,0 +1,138 @@
+# Shared configuration, validation and helpers for every rule file.
+
+import warnings
+
+from snakemake.utils import validate
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+SOURCE = config["data"]["source"]
+SIM_VARIANTS = config["simulation"]["variants"]
+SIM_SIZES = config["simulation"]["sizes"]
+REAL_VARIANTS = config["realdata"]["variants"]
+TASKS = ["sga", "blazar"]
+BUNDLED = "resources/bundled"
+ARCHIVE = "resources/archive"
+
+# Human-readable names of what each data source is, used in titles and captions.
+SOURCE_LABELS = {
+    "simulation": "Simulation (Lake & Tsai 2022, Sect. 3.2)",
+    "bundled": "SDSS DR14 optical sample + Roma-BZCAT 5 + 4LAC (bundled offline stand-in, not the paper's WISE data)",
+    "archive": "SDSS DR16 x AllWISE x 2MASS (archive data, as in the paper)",
+}
+
+# Class names of the two real-data tasks, in label order.
+TASK_CLASSES = {
+    "bundled": {
+        "sga": ["galaxy", "star", "qso"],
+        "blazar": ["galaxy", "star", "qso", "bll", "fsrq"],
+    },
+    "archive": {
+        "sga": ["galaxy", "star", "agn"],
+        "blazar": ["galaxy", "star", "agn", "bll", "fsrq"],
+    },
+}
+
+
+wildcard_constraints:
+    source="bundled|archive",
+    variant="base|weighted|biased",
+    task="sga|blazar",
+    size=r"\d+",
+    fig=r"fig\d",
+
+
+def real_sizes(task):
+    """Training-set sizes of the real-data sweep for one task."""
+    return lookup(dpath=f"realdata/sizes/{task}", within=config)
+
+
+def figure_files(directory, name):
+    """The PDF and PNG of a figure and the CSV of the numbers it plots."""
+    return [f"{directory}/{name}.{ext}" for ext in ("pdf", "png", "csv")]
+
+
+def all_outputs():
+    """Every table and figure of the paper, for the configured data source."""
+    sim = "results/simulation"
+    real = f"results/{SOURCE}"
+    outputs = [f"{sim}/tables/{name}.csv" for name in ("table1", "table2", "pcp")]
+    for fig in ("fig1", "fig2", "fig3", "fig6", "fig7"):
+        outputs += figure_files(f"{sim}/figures", fig)
+    outputs += [
+        f"{real}/tables/{name}.csv"
+        for name in ("table3", "table4", "pcp", "bias_verdict", "cutflow_sga", "cutflow_blazar")
+    ]
+    outputs.append(f"{real}/catalogs/blazars.parquet")
+    for fig in ("fig4", "fig5", "fig8", "fig9"):
+        outputs += figure_files(f"{real}/figures", fig)
+    return outputs
+
+
+def model_params(section, task=None):
+    """Keyword arguments of deweight.model.Classifier from the config."""
+    model = config[section]["model"] if task is None else config[section]["model"][task]
+    return dict(
+        hidden=list(model["hidden"]),
+        augmentation=model["augmentation"],
+        recipe=model["recipe"],
+        restarts=model["restarts"],
+        max_steps=model["max_steps"],
+        device=config["device"],
+    )
+
+
+def lac_file(release):
+    """The bundled 4LAC table of a release (high Galactic latitude, as the paper uses)."""
+    return f"{BUNDLED}/4lac_{release}_highlat.fits"
+
+
+def blazar_catalog_inputs(wildcards):
+    if wildcards.source == "bundled":
+        return {
+            "bzcat": f"{BUNDLED}/bzcat5_with_photometry.csv",
+            "lac": lac_file(config["prepare"]["lac_release"]),
+        }
+    return {"bzcat": f"{ARCHIVE}/bzcat5.parquet", "lac": f"{ARCHIVE}/4lac.parquet"}
+
+
+def task_inputs(wildcards):
+    if wildcards.source == "bundled":
+        inputs = {"sdss": f"{BUNDLED}/sdss_dr14_specphoto_sample_10k.csv"}
+        if wildcards.task == "blazar":
+            inputs["bzcat"] = f"{BUNDLED}/bzcat5_with_photometry.csv"
+            inputs["blazars"] = "results/bundled/catalogs/blazars.parquet"
+        return inputs
+    inputs = {"spec": f"{ARCHIVE}/sdss_specobj.parquet", "wise": f"{ARCHIVE}/allwise.parquet"}
+    if wildcards.task == "sga":
+        inputs["twomass"] = f"{ARCHIVE}/sdss_twomass.parquet"
+    else:
+        inputs["photo"] = f"{ARCHIVE}/sdss_photoobj.parquet"
+        inputs["blazars"] = "results/archive/catalogs/blazars.parquet"
+    return inputs
+
+
+def simulation_training_set(wildcards):
+    """The biased model learns from the equal-composition set, the others from the representative one."""
+    name = "biased" if wildcards.variant == "biased" else "train"
+    return f"results/simulation/data/{name}.parquet"
+
+
+def clarke_pcp_input(wildcards):
+    """The Clarke et al. (2020) catalogue exists only in archive mode."""
+    if wildcards.source == "archive":
+        return {"clarke": "resources/archive/clarke2020.parquet"}
+    return {}
+
+
+def figure_outputs(directory, name, caption, category):
+    return {
+        "pdf": f"{directory}/{name}.pdf",
+        "png": report(
+            f"{directory}/{name}.png",
+            caption=f"../report/{caption}.rst",
+            category=category,
+        ),
+        "csv": f"{directory}/{name}.csv",
+    }

@@ -1,0 +1,79 @@
+# Evaluation: overshoot of completeness/reliability/F1 (Eqs. 9-11), KL divergence (Eq. 21),
+# prediction-consistent priors (Eq. 14) and the bias verdict.
+
+
+rule evaluate_simulation:
+    input:
+        test="results/simulation/data/test.parquet",
+        predictions=expand(
+            "results/simulation/predictions/{variant}/n{size}.parquet",
+            variant=SIM_VARIANTS,
+            size=SIM_SIZES,
+        ),
+    output:
+        overshoot="results/simulation/tables/overshoot.csv",
+        kl="results/simulation/tables/kl.csv",
+        pcp="results/simulation/tables/pcp.csv",
+    params:
+        variants=SIM_VARIANTS,
+        sizes=SIM_SIZES,
+        seed=config["seed"],
+        pcp=config["pcp"],
+    log:
+        "logs/simulation/evaluate.log",
+    message:
+        "Evaluating the simulation sweep: overshoot, KL divergence and the Sect. 4.1 priors"
+    conda:
+        "../../envs/deweight.yaml"
+    script:
+        "../scripts/evaluate_simulation.py"
+
+
+rule evaluate_real:
+    input:
+        predictions=lambda wc: expand(
+            "results/{source}/predictions/{task}/{variant}/n{size}.parquet",
+            source=wc.source,
+            task=wc.task,
+            variant=REAL_VARIANTS,
+            size=real_sizes(wc.task),
+        ),
+    output:
+        overshoot="results/{source}/tables/overshoot_{task}.csv",
+        pcp="results/{source}/tables/pcp_{task}.csv",
+        verdict="results/{source}/tables/bias_verdict_{task}.csv",
+    params:
+        variants=REAL_VARIANTS,
+        sizes=lambda wc: real_sizes(wc.task),
+        seed=config["seed"],
+        pcp=config["pcp"],
+        z_threshold=config["verdict"]["z_threshold"],
+    log:
+        "logs/{source}/evaluate_{task}.log",
+    message:
+        "Evaluating the {wildcards.task} sweep on {wildcards.source} data"
+    conda:
+        "../../envs/deweight.yaml"
+    script:
+        "../scripts/evaluate_real.py"
+
+
+rule combine_real_tables:
+    input:
+        unpack(clarke_pcp_input),
+        pcp=expand("results/{{source}}/tables/pcp_{task}.csv", task=TASKS),
+        verdict=expand("results/{{source}}/tables/bias_verdict_{task}.csv", task=TASKS),
+    output:
+        pcp="results/{source}/tables/pcp.csv",
+        verdict="results/{source}/tables/bias_verdict.csv",
+    params:
+        pcp=config["pcp"],
+        source_label=lambda wc: SOURCE_LABELS[wc.source],
+    log:
+        "logs/{source}/combine_tables.log",
+    message:
+        "Collecting the prediction-consistent priors (Sect. 4.4) and bias verdicts ({wildcards.source})"
+    conda:
+        "../../envs/deweight.yaml"
+    script:
+        "../scripts/combine_real_tables.py"

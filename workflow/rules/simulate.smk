@@ -1,0 +1,24 @@
+# The simulation of Sect. 3.2 (Tables 1-2).
+
+
+rule simulate_data:
+    output:
+        train="results/simulation/data/train.parquet",
+        biased="results/simulation/data/biased.parquet",
+        test="results/simulation/data/test.parquet",
+        table1="results/simulation/tables/table1.csv",
+        table2="results/simulation/tables/table2.csv",
+    params:
+        seed=config["seed"],
+        n_train=config["simulation"]["n_train"],
+        n_biased=config["simulation"]["n_biased"],
+        n_test=config["simulation"]["n_test"],
+    log:
+        "logs/simulation/simulate_data.log",
+    message:
+        "Drawing the simulated training, biased and test sets (Tables 1-2)"
+    conda:
+        "../../envs/deweight.yaml"
+    script:
+        "../scripts/simulate_data.py"
+

@@ -1,0 +1,50 @@
+# Training sweeps over training-set size: one job per (variant, size), so sweeps run in
+# parallel, resume after an interruption, and one figure can be rebuilt alone.
+
+
+rule train_simulation:
+    input:
+        train=simulation_training_set,
+        test="results/simulation/data/test.parquet",
+    output:
+        model="results/simulation/models/{variant}/n{size}.pt",
+        predictions="results/simulation/predictions/{variant}/n{size}.parquet",
+    params:
+        model=model_params("simulation"),
+        seed=config["seed"],
+    threads: config["simulation"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    log:
+        "logs/simulation/train/{variant}_n{size}.log",
+    message:
+        "Training the {wildcards.variant} simulation model on {wildcards.size} rows"
+    conda:
+        "../../envs/deweight.yaml"
+    script:
+        "../scripts/train_model.py"
+
+
+rule train_real:
+    input:
+        train="results/{source}/catalogs/{task}.parquet",
+        test="results/{source}/catalogs/{task}.parquet",
+    output:
+        model="results/{source}/models/{task}/{variant}/n{size}.pt",
+        predictions="results/{source}/predictions/{task}/{variant}/n{size}.parquet",
+    params:
+        model=lambda wc: model_params("realdata", wc.task),
+        seed=config["seed"],
+    threads: config["realdata"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    log:
+        "logs/{source}/train/{task}_{variant}_n{size}.log",
+    message:
+        "Training the {wildcards.variant} {wildcards.task} model on {wildcards.size} rows ({wildcards.source} data)"
+    conda:
+        "../../envs/deweight.yaml"
+    script:
+        "../scripts/train_model.py"

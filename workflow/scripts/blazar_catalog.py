@@ -1,0 +1,26 @@
+"""Merge Roma-BZCAT 5 and 4LAC into one BL Lac / FSRQ catalogue (Sect. 3.4)."""
+
+import logging
+
+from deweight import catalog
+from deweight.experiments import run_logged, write_parquet_atomic
+
+
+def main(smk):
+    prepare = smk.params.prepare
+    bzcat = catalog.read_bzcat(smk.input.bzcat)
+    lac = catalog.read_4lac(smk.input.lac)
+    merged = catalog.merge_blazar_catalogs(
+        bzcat,
+        lac,
+        match_radius_arcsec=prepare["blazar_merge_radius_arcsec"],
+        drop_names=tuple(prepare["drop_4lac"]),
+    )
+    counts = merged.groupby(["blazar_class", "origin"]).size()
+    logging.getLogger("blazar_catalog").info("merged: %d sources\n%s", len(merged), counts)
+    write_parquet_atomic(
+        merged, smk.output[0], {"data_source": smk.wildcards.source, "table": "blazars"}
+    )
+
+
+run_logged(main, snakemake)  # noqa: F821

@@ -1,0 +1,25 @@
+"""Overshoot (Fig. 6), KL divergence (Fig. 7) and the Sect. 4.1 prior table."""
+
+import itertools
+
+from deweight.experiments import evaluate_simulation_sweep, run_logged, write_csv_atomic
+
+
+def main(smk):
+    keys = itertools.product(smk.params.variants, smk.params.sizes)
+    paths = dict(zip(keys, smk.input.predictions, strict=True))
+    pcp = smk.params.pcp
+    overshoot, kl, priors = evaluate_simulation_sweep(
+        paths,
+        smk.input.test,
+        seed=smk.params.seed,
+        pcp_method=pcp["method"],
+        tol=pcp["tol"],
+        max_iter=pcp["max_iter"],
+    )
+    write_csv_atomic(overshoot, smk.output.overshoot)
+    write_csv_atomic(kl, smk.output.kl)
+    write_csv_atomic(priors, smk.output.pcp)
+
+
+run_logged(main, snakemake)  # noqa: F821

@@ -1,0 +1,20 @@
+"""Train one model of a size sweep and write its probabilities on the test set."""
+
+from deweight.experiments import run_logged, train_sweep_member
+
+
+def main(smk):
+    train_sweep_member(
+        train_path=smk.input.train,
+        test_path=smk.input.test,
+        model_path=smk.output.model,
+        predictions_path=smk.output.predictions,
+        variant=smk.wildcards.variant,
+        size=int(smk.wildcards.size),
+        model_params=smk.params.model,
+        seed=smk.params.seed,
+        threads=smk.threads,
+    )
+
+
+run_logged(main, snakemake)  # noqa: F821
