@@ -1,0 +1,388 @@
+"""Tests of the stick-breaking perceptron classifier of Section 3.1 of Lake & Tsai (2022)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from deweight.errors import ConvergenceWarning
+from deweight.model import (
+    Classifier,
+    RangeScaler,
+    _BatchedRestarts,
+    _StickBreakingNetwork,
+    augment_quadratic,
+    augmentation_exponents,
+    count_parameters,
+    stick_breaking_log_probabilities,
+    stick_breaking_probabilities,
+    weighted_cross_entropy,
+)
+from deweight.priors import effective_prior, weighted_prior
+from deweight.simulate import CLASS_FRACTIONS, draw, true_posterior
+
+# Small, quick settings shared by the tests that fit: the behaviour under test does not depend
+# on the network's size.
+QUICK = {"hidden": (8,), "restarts": 2, "progress": False, "threads": 1}
+
+
+def _simulated(n: int, seed: int = 0):
+    return draw(n, CLASS_FRACTIONS, np.random.default_rng(seed))
+
+
+def _mean_kl(p_true: np.ndarray, p_model: np.ndarray) -> float:
+    return float(np.mean(np.sum(p_true * (np.log(p_true) - np.log(p_model)), axis=1)))
+
+
+# --- Eq. 17: stick-breaking link -------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    arrays(
+        np.float64,
+        st.tuples(st.integers(1, 5), st.integers(1, 6)),
+        elements=st.one_of(
+            st.floats(-50, 50),
+            st.floats(-1e300, 1e300),
+            st.sampled_from([-1e300, -745.0, -40.0, 0.0, 40.0, 745.0, 1e300]),
+        ),
+    )
+)
+def test_stick_breaking_probabilities_sum_to_one_for_any_outputs(outputs):
+    log_probs = stick_breaking_log_probabilities(outputs)
+    assert log_probs.shape == (outputs.shape[0], outputs.shape[1] + 1)
+    assert np.all(np.isfinite(log_probs)) and np.all(log_probs <= 0)
+    np.testing.assert_allclose(np.exp(log_probs).sum(axis=1), 1.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 5, 10])
+def test_zero_outputs_give_equal_probabilities(n_classes):
+    probabilities = stick_breaking_probabilities(np.zeros((4, n_classes - 1)))
+    np.testing.assert_allclose(probabilities, 1.0 / n_classes, rtol=1e-14)
+
+
+def test_zero_network_gives_equal_probabilities():
+    network = _StickBreakingNetwork(80, (32,), 3).double()
+    with torch.no_grad():
+        for parameter in network.parameters():
+            parameter.zero_()
+    features = torch.randn(7, 80, dtype=torch.float64)
+    np.testing.assert_allclose(torch.exp(network(features)).detach().numpy(), 1 / 3, rtol=1e-14)
+
+
+def test_stick_breaking_matches_the_direct_product_formula():
+    outputs = np.random.default_rng(0).normal(0, 3, size=(50, 4))
+    offsets = np.log(np.arange(4, 0, -1))  # b_i = ln(N - 1 - i), N = 5
+
+    def sigmoid(z):
+        return 1 / (1 + np.exp(-z))
+
+    expected = np.empty((50, 5))
+    left = np.ones(50)
+    for i in range(4):
+        expected[:, i] = sigmoid(outputs[:, i] - offsets[i]) * left
+        left = left * (1 - sigmoid(outputs[:, i] - offsets[i]))
+    expected[:, 4] = left
+    np.testing.assert_allclose(stick_breaking_probabilities(outputs), expected, rtol=1e-12)
+
+
+def test_stick_breaking_inverts_its_log_odds_definition():
+    # Eq. 17 defines y_i = ln(P(i) / sum_{j>i} P(j)) + b_i; feeding those y back must return P.
+    probabilities = np.random.default_rng(1).dirichlet(np.ones(4), size=30)
+    tail = np.cumsum(probabilities[:, ::-1], axis=1)[:, ::-1]  # sum_{j>=i} P(j)
+    outputs = np.log(probabilities[:, :-1] / tail[:, 1:]) + np.log(np.arange(3, 0, -1))
+    np.testing.assert_allclose(stick_breaking_probabilities(outputs), probabilities, rtol=1e-10)
+
+
+def test_stick_breaking_keeps_torch_gradients():
+    outputs = torch.zeros(2, 2, requires_grad=True)
+    stick_breaking_log_probabilities(outputs)[:, 0].sum().backward()
+    assert outputs.grad is not None and torch.all(outputs.grad[:, 0] > 0)
+
+
+def test_stick_breaking_rejects_a_single_class():
+    with pytest.raises(ValueError, match="N >= 2"):
+        stick_breaking_probabilities(np.zeros((3, 0)))
+
+
+# --- Feature scaling and augmentation -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("n_features", "convention", "n_terms"),
+    [
+        (4, "interpolation", 80),
+        (2, "interpolation", 8),
+        (4, "mathematician", 14),
+        (5, "mathematician", 20),
+        (4, "none", 4),
+    ],
+)
+def test_augmentation_sizes_and_products(n_features, convention, n_terms):
+    exponents = augmentation_exponents(n_features, convention)
+    assert exponents.shape == (n_terms, n_features)
+    assert len({tuple(row) for row in exponents}) == n_terms  # no term twice
+    degree = exponents.sum(axis=1)
+    assert degree.min() >= 1
+    if convention == "interpolation":
+        assert exponents.max() == 2 and degree.max() == 2 * n_features
+    elif convention == "mathematician":
+        assert degree.max() == 2
+    # The first n_features terms are the plain features.
+    np.testing.assert_array_equal(exponents[:n_features], np.eye(n_features))
+    X = np.random.default_rng(2).uniform(-1, 1, size=(9, n_features))
+    expected = np.prod(X[:, None, :] ** exponents[None, :, :], axis=2)
+    np.testing.assert_allclose(augment_quadratic(X, convention), expected, rtol=1e-14)
+    tensor = augment_quadratic(torch.as_tensor(X), convention)
+    assert isinstance(tensor, torch.Tensor)
+    np.testing.assert_allclose(tensor.numpy(), expected, rtol=1e-14)
+
+
+def test_augmentation_rejects_unknown_convention():
+    with pytest.raises(ValueError, match="convention"):
+        augment_quadratic(np.zeros((2, 3)), "cubic")
+
+
+def test_range_scaler_maps_training_range_to_plus_minus_one():
+    X = np.random.default_rng(3).normal(5, 3, size=(200, 4))
+    scaler = RangeScaler().fit(X)
+    scaled = scaler.transform(X)
+    np.testing.assert_allclose(scaled.min(axis=0), -1.0)
+    np.testing.assert_allclose(scaled.max(axis=0), 1.0)
+    np.testing.assert_allclose(scaler.transform(X.min(axis=0, keepdims=True)), -1.0)
+    # Linear: the midpoint of the range maps to 0.
+    midpoint = (X.min(axis=0) + X.max(axis=0)) / 2
+    np.testing.assert_allclose(scaler.transform(midpoint[None]), 0.0, atol=1e-15)
+    restored = RangeScaler.from_state_dict(scaler.state_dict())
+    np.testing.assert_array_equal(restored.transform(X), scaled)
+
+
+def test_range_scaler_names_a_constant_column():
+    X = np.random.default_rng(3).normal(size=(10, 3))
+    X[:, 1] = 4.0
+    with pytest.raises(ValueError, match="column 1 is constant"):
+        RangeScaler().fit(X)
+
+
+def test_range_scaler_names_a_non_finite_entry():
+    X = np.ones((4, 2))
+    X[2, 1] = np.inf
+    with pytest.raises(ValueError, match=r"X\[2, 1\]"):
+        RangeScaler().fit(X)
+
+
+# --- Parameter counts (Sections 3.2-3.4) ----------------------------------------------------
+
+
+def _module_parameters(n_inputs, hidden, n_classes):
+    network = _StickBreakingNetwork(n_inputs, hidden, n_classes)
+    return sum(p.numel() for p in network.parameters())
+
+
+def test_parameter_count_of_the_simulation_network():
+    """Section 3.2: [(3^4 - 1) x 32 + 32] + [32 x 2 + 2] = 2,658."""
+    assert count_parameters(80, (32,), 3) == _module_parameters(80, (32,), 3) == 2_658
+
+
+def test_parameter_count_of_the_star_galaxy_agn_network():
+    """Section 3.3: [(3^2 - 1) x 128 + 128] + [128 x 32 + 32] + [32 x 2 + 2] = 5,346."""
+    assert count_parameters(8, (128, 32), 3) == _module_parameters(8, (128, 32), 3) == 5_346
+
+
+def test_parameter_count_of_the_blazar_network():
+    """Section 3.4: five classes need N - 1 = 4 outputs, so 6,948 parameters, not 6,915.
+
+    The paper writes [1/2 5 (5 + 3) x 128 + 128] + [128 x 32 + 32] + [32 x 3 + 3] = 6,915, but
+    a five-class stick-breaking network (Eq. 17) has four outputs; its last layer has
+    32 x 4 + 4 = 132 parameters, not 32 x 3 + 3 = 99. The paper's last bracket looks carried
+    over from the three-output form; the other two brackets (2,688 and 4,128) agree.
+    """
+    n_inputs = augmentation_exponents(5, "mathematician").shape[0]
+    assert n_inputs == 20
+    assert count_parameters(n_inputs, (128, 32), 5) == _module_parameters(20, (128, 32), 5)
+    assert count_parameters(n_inputs, (128, 32), 5) == 6_948
+    assert 20 * 128 + 128 + 128 * 32 + 32 + 32 * 3 + 3 == 6_915  # the paper's arithmetic
+
+
+# --- Loss -----------------------------------------------------------------------------------
+
+
+def test_integer_weights_act_like_clones():
+    # Eqs. 5-6: weight w_n on an example is the same loss as w_n identical copies of it.
+    generator = torch.Generator().manual_seed(0)
+    log_probs = torch.log_softmax(torch.randn(6, 3, generator=generator), dim=-1)
+    labels = torch.tensor([0, 1, 2, 2, 1, 0])
+    weights = torch.tensor([1.0, 3.0, 2.0, 1.0, 4.0, 1.0])
+    cloned = torch.repeat_interleave(torch.arange(6), weights.long())
+    weighted = weighted_cross_entropy(log_probs, labels, weights)
+    copies = weighted_cross_entropy(log_probs[cloned], labels[cloned], torch.ones(cloned.numel()))
+    torch.testing.assert_close(weighted, copies)
+    # Scale-free: multiplying every weight by a constant changes nothing.
+    torch.testing.assert_close(weighted_cross_entropy(log_probs, labels, 7 * weights), weighted)
+
+
+def test_batched_restarts_train_exactly_like_separate_networks():
+    # Adam is element-wise and the batched loss is a sum, so each member must follow the path
+    # it would follow alone -- including after the others are dropped with keep().
+    torch.manual_seed(0)
+    members = [_StickBreakingNetwork(6, (5,), 3).double() for _ in range(3)]
+    alone = [_StickBreakingNetwork(6, (5,), 3).double().requires_grad_(False) for _ in range(3)]
+    for source, target in zip(members, alone, strict=True):
+        target.load_state_dict(source.state_dict())
+        target.requires_grad_(True)
+    batched = _BatchedRestarts(members)
+    batched_optimizer = torch.optim.Adam(batched.parameters(), lr=1e-2, weight_decay=1e-3)
+    alone_optimizers = [torch.optim.Adam(n.parameters(), lr=1e-2, weight_decay=1e-3) for n in alone]
+    features = torch.randn(40, 6, dtype=torch.float64)
+    labels = torch.randint(0, 3, (40,))
+    weights = torch.rand(40, dtype=torch.float64)
+
+    def step_all():
+        batched_optimizer.zero_grad()
+        weighted_cross_entropy(batched(features), labels, weights).sum().backward()
+        batched_optimizer.step()
+        for network, optimizer in zip(alone, alone_optimizers, strict=True):
+            optimizer.zero_grad()
+            weighted_cross_entropy(network(features), labels, weights).backward()
+            optimizer.step()
+
+    for _ in range(5):
+        step_all()
+    for member, network in enumerate(alone):
+        check = _StickBreakingNetwork(6, (5,), 3).double()
+        batched.load_member_into(batched.member_state(member), check)
+        torch.testing.assert_close(check(features), network(features))
+    batched_optimizer = batched.keep(1, batched_optimizer)
+    alone, alone_optimizers = alone[1:2], alone_optimizers[1:2]
+    for _ in range(5):
+        step_all()
+    check = _StickBreakingNetwork(6, (5,), 3).double()
+    batched.load_member_into(batched.member_state(0), check)
+    torch.testing.assert_close(check(features), alone[0](features))
+
+
+# --- Classifier -----------------------------------------------------------------------------
+
+
+def test_fit_predicts_probabilities_and_reports():
+    X, y = _simulated(600)
+    classifier = Classifier(**QUICK).fit(X, y)
+    probabilities = classifier.predict_proba(X[:50])
+    assert probabilities.shape == (50, 3) and probabilities.dtype == np.float64
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-12)
+    assert classifier.n_classes_ == 3
+    assert classifier.n_parameters_ == count_parameters(80, (8,), 3)
+    report = classifier.fit_report_
+    assert report["recipe"] == "fast" and report["restarts"] == 2
+    assert report["best_restart"] in (0, 1) and len(report["final_loss"]) == 2
+    assert report["threads"] == 1 and report["device"] == "cpu"
+    assert report["wall_seconds"] > 0
+    np.testing.assert_allclose(classifier.prior_, np.bincount(y, minlength=3) / y.size)
+
+
+def test_weighted_fit_prior_is_eq7():
+    X, y = _simulated(600, seed=1)
+    counts = np.bincount(y, minlength=3)
+    class_weights = y.size / counts  # w_i = 1 / P(i), Eq. 19
+    with warnings.catch_warnings():  # a short fit is enough: the prior does not depend on it
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        classifier = Classifier(**QUICK, max_steps=200).fit(X, y, sample_weight=class_weights[y])
+    # Eq. 7 with w_i = 1/P(i): every class gets the same total weight.
+    np.testing.assert_allclose(classifier.prior_, [1 / 3, 1 / 3, 1 / 3], rtol=1e-12)
+    np.testing.assert_allclose(
+        classifier.prior_, weighted_prior(counts / y.size, class_weights), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        classifier.prior_, effective_prior(y, class_weights[y], n_classes=3), rtol=1e-12
+    )
+
+
+def test_save_load_round_trip(tmp_path):
+    X, y = _simulated(400, seed=2)
+    with warnings.catch_warnings():  # a short fit is enough to test the round trip
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        classifier = Classifier(**QUICK, max_steps=300, seed=3).fit(X, y)
+    path = tmp_path / "model.pt"
+    classifier.save(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]  # no temporary file left
+    loaded = Classifier.load(path)
+    np.testing.assert_array_equal(loaded.predict_proba(X), classifier.predict_proba(X))
+    np.testing.assert_array_equal(loaded.prior_, classifier.prior_)
+    assert loaded.n_parameters_ == classifier.n_parameters_
+    assert loaded.fit_report_ == classifier.fit_report_
+    assert loaded.hidden == (8,) and loaded.seed == 3
+
+
+def test_load_rejects_other_files(tmp_path):
+    path = tmp_path / "other.pt"
+    torch.save({"format": "something else"}, path)
+    with pytest.raises(ValueError, match="not a classifier"):
+        Classifier.load(path)
+
+
+@pytest.mark.parametrize("recipe", ["fast", "paper"])
+def test_fit_is_reproducible_for_a_seed(recipe):
+    X, y = _simulated(300, seed=4)
+    settings_ = {**QUICK, "recipe": recipe, "max_steps": 150}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        first = Classifier(**settings_, seed=5).fit(X, y).predict_proba(X)
+        again = Classifier(**settings_, seed=5).fit(X, y).predict_proba(X)
+        other = Classifier(**settings_, seed=6).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, other)
+
+
+def test_paper_recipe_warns_when_it_hits_max_steps():
+    X, y = _simulated(200, seed=5)
+    with pytest.warns(ConvergenceWarning, match="max_steps=20"):
+        classifier = Classifier(**QUICK, recipe="paper", max_steps=20).fit(X, y)
+    assert classifier.fit_report_["converged"] == [False, False]
+    assert classifier.fit_report_["steps"] == [20, 20]
+
+
+def test_paper_recipe_stops_when_a_step_stops_improving():
+    X, y = _simulated(150, seed=6)
+    settings_ = {**QUICK, "recipe": "paper", "restarts": 1, "lr": 5e-2, "tol": 1e-3}
+    classifier = Classifier(**settings_).fit(X, y)
+    report = classifier.fit_report_
+    assert report["converged"] == [True] and report["steps"][0] < 25_000
+
+
+def test_kl_to_the_true_posterior_falls_with_training_size():
+    X, y = _simulated(10_000, seed=7)
+    X_test, _ = _simulated(5_000, seed=8)
+    kl = {}
+    for n in (300, 10_000):
+        classifier = Classifier(**QUICK).fit(X[:n], y[:n])
+        truth = true_posterior(X_test, classifier.prior_)
+        kl[n] = _mean_kl(truth, classifier.predict_proba(X_test))
+    assert kl[10_000] < 0.5 * kl[300], kl
+
+
+def test_a_class_without_examples_is_named():
+    X, y = _simulated(200, seed=9)
+    keep = y != 2
+    with pytest.raises(ValueError, match="class 2 has no examples"):
+        Classifier(**QUICK, n_classes=3).fit(X[keep], y[keep])
+
+
+def test_bad_inputs_are_named():
+    X, y = _simulated(50, seed=10)
+    X_bad = X.copy()
+    X_bad[7, 3] = np.nan
+    with pytest.raises(ValueError, match=r"X\[7, 3\]"):
+        Classifier(**QUICK).fit(X_bad, y)
+    with pytest.raises(ValueError, match="y has shape"):
+        Classifier(**QUICK).fit(X, y[:-1])
+    with pytest.raises(ValueError, match="recipe"):
+        Classifier(recipe="slow")
+    with pytest.raises(ValueError, match="not fitted"):
+        Classifier().predict_proba(X)
