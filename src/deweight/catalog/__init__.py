@@ -1,0 +1,74 @@
+"""Catalogue preparation for the real-data tasks of Lake & Tsai (2022), Sections 3.3 and 3.4.
+
+Two data sources feed the same output format:
+
+* **archive** -- SDSS DR16 SpecObj / PhotoObj / TwoMass, AllWISE and the BZCAT + 4LAC blazar
+  catalogues, as the paper uses them (:func:`prepare_star_galaxy_agn`,
+  :func:`prepare_blazar_task`);
+* **bundled** -- offline stand-ins in SDSS optical colours built from the real files in
+  resources/bundled/ (:func:`prepare_bundled_star_galaxy_qso`,
+  :func:`prepare_bundled_blazar_task`), checked with :func:`verify_bundled`.
+
+Every preparation returns the table (columns ``ra``, ``dec``, the features named in
+:data:`TASKS`, ``label``, ``class_name``, ``split``, ``sample``) and a :class:`CutFlow`.
+"""
+
+from deweight.catalog.archive import prepare_blazar_task, prepare_star_galaxy_agn
+from deweight.catalog.blazars import (
+    label_blazars,
+    merge_blazar_catalogs,
+    read_4lac,
+    read_bzcat,
+)
+from deweight.catalog.bundled import (
+    BUNDLED_FILES,
+    BundledDataError,
+    default_bundled_directory,
+    prepare_bundled_blazar_task,
+    prepare_bundled_star_galaxy_qso,
+    verify_bundled,
+)
+from deweight.catalog.config import DEFAULT_PREPARE_CONFIG, resolve_prepare_config
+from deweight.catalog.cutflow import CutFlow
+from deweight.catalog.io import read_prepared, write_csv_atomic, write_parquet_atomic
+from deweight.catalog.photometry import (
+    SDSS_PHOTO_FLAGS,
+    WISE_ZERO_POINT_MAG,
+    nanomaggies_to_ab_mag,
+    sdss_clean_photometry,
+    wise_dn_to_vega_mag,
+    wise_flux_uncertainty_fix,
+)
+from deweight.catalog.splits import assign_splits, class_split_table, split_sizes
+from deweight.catalog.tasks import TASKS
+
+__all__ = [
+    "BUNDLED_FILES",
+    "DEFAULT_PREPARE_CONFIG",
+    "SDSS_PHOTO_FLAGS",
+    "TASKS",
+    "WISE_ZERO_POINT_MAG",
+    "BundledDataError",
+    "CutFlow",
+    "assign_splits",
+    "class_split_table",
+    "default_bundled_directory",
+    "label_blazars",
+    "merge_blazar_catalogs",
+    "nanomaggies_to_ab_mag",
+    "prepare_blazar_task",
+    "prepare_bundled_blazar_task",
+    "prepare_bundled_star_galaxy_qso",
+    "prepare_star_galaxy_agn",
+    "read_4lac",
+    "read_bzcat",
+    "read_prepared",
+    "resolve_prepare_config",
+    "sdss_clean_photometry",
+    "split_sizes",
+    "verify_bundled",
+    "wise_dn_to_vega_mag",
+    "wise_flux_uncertainty_fix",
+    "write_csv_atomic",
+    "write_parquet_atomic",
+]
