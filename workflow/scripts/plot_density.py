@@ -3,10 +3,19 @@
 from deweight import figures
 from deweight.experiments import read_parquet_with_metadata, run_logged
 
+# Colour pairs (x, y) shown in each figure, by the features a task has. The paper's Fig. 4
+# plots J-W1 against W1-W2; Fig. 5 the "bubble plot", r-i vs r-W1 and r-i vs g-r.
+PANELS = {
+    ("fig4", "archive"): [("W1-W2", "J-W1")],
+    ("fig5", "archive"): [("W2-W3", "W1-W2"), ("r-W1", "r-i"), ("g-r", "r-i")],
+    ("fig4", "bundled"): [("g-r", "u-g"), ("r-i", "g-r")],
+    ("fig5", "bundled"): [("u-g", "g-r"), ("g-r", "r-i"), ("r-i", "i-z")],
+}
+
 
 def main(smk):
     frame, metadata = read_parquet_with_metadata(smk.input[0])
-    panels = figures.default_density_panels(metadata["features"])
+    fig, source = smk.wildcards.fig, smk.wildcards.source
     out = smk.output
     figures.plot_colour_density(
         frame,
@@ -14,9 +23,10 @@ def main(smk):
         out.png,
         out.csv,
         source_label=smk.params.source_label,
-        panels=panels,
+        panels=PANELS[(fig, source)],
         class_names=list(metadata["class_names"]),
-        per_class_rows=smk.wildcards.fig == "fig5",
+        by_class=fig == "fig5",
+        smoothing_mag=0.025 if source == "bundled" else 0.015,
     )
 
 
