@@ -14,12 +14,13 @@ Magnitudes: the DR14 sample's ``u g r i z`` are the ``PhotoObj`` shorthand magni
 magnitudes), not dereddened. The BZCAT compilation's ``u g r i z`` were scraped from the SDSS
 DR17 SkyServer Explore summary page at each BZCAT position (the object nearest that position),
 which shows the same ``PhotoObj`` model magnitudes, also not dereddened (``extinction_r`` is a
-separate column). The SDSS imaging catalogue was last recalibrated for DR13, so DR14 and DR17
-magnitudes are the same measurements. Hence no dereddening is applied to either sample: the
-two are treated consistently, and colours of low-latitude blazars carry Galactic reddening just
-as those of the DR14 objects do. The two samples are still two different selections, and the
-blazar rows' magnitudes come from a different SDSS release page; the ``sample`` column keeps
-each row's provenance ("sdss_dr14" or "bzcat5").
+separate column). The ten objects in both files (within 5'') have identical u g r i z in the
+two (differences below 0.0005 mag), so the two pages report the same measurements. Hence no
+dereddening is applied to either sample: the two are treated consistently, and colours of
+low-latitude blazars carry Galactic reddening just as those of the DR14 objects do. The two
+samples are still two different selections, and the blazar rows' magnitudes come from a
+different SDSS release page; the ``sample`` column keeps each row's provenance ("sdss_dr14" or
+"bzcat5").
 
 Outputs made from these tables must say "SDSS DR14 optical sample" and must not present
 themselves as the paper's WISE results (resources/bundled/PROVENANCE.md).
