@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from deweight._files import atomic_path
 from deweight.metrics import kl_divergence, overshoot, stochastic_classify
 from deweight.priors import effective_prior, prediction_consistent_prior, replace_prior
 
@@ -66,14 +65,6 @@ _METADATA_KEY = b"deweight"
 # --------------------------------------------------------------------------------------------
 
 
-def _temporary_sibling(path: Path) -> Path:
-    """A fresh temporary file name in the directory of ``path`` (so os.replace is atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    return Path(name)
-
-
 def write_parquet_atomic(frame: pd.DataFrame, path, metadata: Mapping | None = None) -> None:
     """Write ``frame`` to Parquet with JSON ``metadata`` in the schema, atomically.
 
@@ -92,12 +83,8 @@ def write_parquet_atomic(frame: pd.DataFrame, path, metadata: Mapping | None = N
         existing = dict(table.schema.metadata or {})
         existing[_METADATA_KEY] = json.dumps(metadata).encode()
         table = table.replace_schema_metadata(existing)
-    tmp = _temporary_sibling(path)
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as temporary:
+        pq.write_table(table, temporary)
 
 
 def read_parquet_with_metadata(path) -> tuple[pd.DataFrame, dict]:
@@ -110,13 +97,8 @@ def read_parquet_with_metadata(path) -> tuple[pd.DataFrame, dict]:
 
 def write_csv_atomic(frame: pd.DataFrame, path, **to_csv_kwargs) -> None:
     """Write ``frame`` as CSV (no index) through a temporary file and a rename."""
-    path = Path(path)
-    tmp = _temporary_sibling(path)
-    try:
-        frame.to_csv(tmp, index=False, **to_csv_kwargs)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as temporary:
+        frame.to_csv(temporary, index=False, **to_csv_kwargs)
 
 
 # --------------------------------------------------------------------------------------------

@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import functools
 import os
-import uuid
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -40,6 +38,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from scipy.integrate import trapezoid
 from scipy.ndimage import gaussian_filter
+
+from deweight._files import atomic_path
 
 __all__ = [
     "CASE_STYLES",
@@ -191,22 +191,11 @@ def _with_style(function: Callable) -> Callable:
 def _atomic_write(path: PathLike, write: Callable[[str], None]) -> None:
     """Call ``write(temporary_path)`` then move the result onto ``path`` in one step.
 
-    The temporary file is in the destination directory, so :func:`os.replace` is an atomic
-    rename: a reader (or Snakemake after a crash) sees the old file or the complete new one,
-    never a half-written one. It is created with :func:`os.open` mode 0o666, so the finished
-    file gets the usual permissions under the user's umask (:func:`tempfile.mkstemp` would make
-    it private, 0o600).
+    A reader (or Snakemake after a crash) sees the old file or the complete new one, never a
+    half-written one (see :func:`deweight._files.atomic_path`).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
-    os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-    try:
+    with atomic_path(path, keep_suffix=True) as temporary:
         write(str(temporary))
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def save_figure(

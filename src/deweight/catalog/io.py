@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from deweight._files import atomic_path
 
 __all__ = [
     "METADATA_KEY",
@@ -115,16 +115,6 @@ def write_csv_atomic(df: pd.DataFrame, path: str | os.PathLike, **to_csv_kwargs:
 
 
 def _atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: str) -> None:
-    destination = Path(path)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        dir=destination.parent, prefix=f".{destination.name}.", suffix=suffix + ".tmp"
-    )
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, destination)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+    """Call ``write(temporary)`` and move the result onto ``path`` (see ``atomic_path``)."""
+    with atomic_path(path, keep_suffix=True) as temporary:
+        write(str(temporary))
