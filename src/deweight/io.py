@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from deweight._files import atomic_path
 from deweight._validation import check_probabilities
 
 __all__ = [
@@ -663,36 +663,6 @@ def open_catalog(
 # --------------------------------------------------------------------------------------------
 
 
-def _temporary_path(path: Path) -> Path:
-    """Create an empty temporary file beside ``path`` that keeps its format ending."""
-    matched = _matched_suffix(path)
-    ending = path.name[-len(matched[0]) :] if matched else ""
-    descriptor, name = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{ending}"
-    )
-    os.close(descriptor)
-    # mkstemp makes the file private (0600); the finished file should get the permissions any
-    # new file would, i.e. those the user's umask allows.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(name, 0o666 & ~umask)
-    return Path(name)
-
-
-@contextlib.contextmanager
-def _atomic_destination(path: Path):
-    """Yield a temporary path; move it onto ``path`` on success, delete it on any error."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = _temporary_path(path)
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-        raise
-
-
 class _ArrowTableWriter:
     """Writes Arrow tables block by block to one file of a given format."""
 
@@ -822,7 +792,7 @@ def write_table_atomic(table, path: str | os.PathLike, *, file_format: str | Non
     path = Path(path)
     fmt = infer_format(path, file_format)
     arrow_table = _to_arrow(table)
-    with _atomic_destination(path) as temporary:
+    with atomic_path(path, keep_suffix=True) as temporary:
         writer = _ArrowTableWriter(temporary, fmt)
         try:
             writer.write(arrow_table)
@@ -906,7 +876,7 @@ def write_catalog_with_columns(
         return _write_fits_with_columns(catalog, path, new_columns, checked, on_rows)
 
     n_written = 0
-    with _atomic_destination(path) as temporary:
+    with atomic_path(path, keep_suffix=True) as temporary:
         writer = _ArrowTableWriter(temporary, out_format)
         try:
             offset = 0
@@ -972,7 +942,10 @@ def _write_fits_with_columns(
             for index, name in enumerate(new_columns)
         ]
     )
-    with _atomic_destination(path) as temporary, fits.open(catalog.path, memmap=True) as hdus:
+    with (
+        atomic_path(path, keep_suffix=True) as temporary,
+        fits.open(catalog.path, memmap=True) as hdus,
+    ):
         table_index = next(
             index
             for index, hdu in enumerate(hdus)
