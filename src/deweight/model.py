@@ -26,9 +26,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import os
 import sys
-import tempfile
 import time
 import warnings
 from itertools import product
@@ -40,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from deweight._files import atomic_path
 from deweight.errors import ConvergenceWarning
 from deweight.priors import effective_prior
 
@@ -74,6 +73,7 @@ _FAST_MIN_BATCH = 256  # below this Adam's gradient noise, not data, limits the 
 _FAST_MAX_BATCH = 4096  # above this a step costs more than the noise it removes
 _FAST_BATCHES_PER_EPOCH = 64  # sets the batch size between those bounds
 _FAST_MIN_STEPS_PER_EVALUATION = 50  # small sets: evaluate less often than every epoch
+_FAST_MAX_STEPS_PER_EVALUATION = 100  # large sets: evaluate (and react) more often
 _FAST_PATIENCE = 8  # evaluations without improvement before the learning rate is cut
 _FAST_LR_CUT = 0.25  # factor applied to the learning rate at a plateau
 _FAST_LR_CUTS = 3  # plateaus after the last of which training stops
@@ -876,7 +876,9 @@ class Classifier:
             n_fit, max(_FAST_MIN_BATCH, min(_FAST_MAX_BATCH, n_fit // _FAST_BATCHES_PER_EPOCH))
         )
         batches_per_epoch = n_fit // batch_size  # the remainder is reshuffled into later epochs
-        steps_per_evaluation = max(batches_per_epoch, _FAST_MIN_STEPS_PER_EVALUATION)
+        steps_per_evaluation = min(
+            max(batches_per_epoch, _FAST_MIN_STEPS_PER_EVALUATION), _FAST_MAX_STEPS_PER_EVALUATION
+        )
         # Unbiased mini-batch estimate of the full weighted mean loss.
         batch_total_weight = batch_size * fit_weights.mean()
 
@@ -1042,14 +1044,8 @@ class Classifier:
             "prior": self.prior_.tolist(),
             "fit_report": self.fit_report_,
         }
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                torch.save(payload, handle)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as temporary:
+            torch.save(payload, temporary)
 
     @classmethod
     def load(cls, path) -> Classifier:
