@@ -161,12 +161,12 @@ def check_prior(
     not_finite = np.flatnonzero(~np.isfinite(array))
     if not_finite.size:
         index = int(not_finite[0])
-        raise ValueError(f"{name}[{index}] is {array[index]!r}; priors must be finite")
+        raise ValueError(f"{name}[{index}] is {array[index].item()!r}; priors must be finite")
     too_small = np.flatnonzero(array < 0 if allow_zero else array <= 0)
     if too_small.size:
         index = int(too_small[0])
         wanted = "non-negative" if allow_zero else "strictly positive"
-        raise ValueError(f"{name}[{index}] is {array[index]!r}; priors must be {wanted}")
+        raise ValueError(f"{name}[{index}] is {array[index].item()!r}; priors must be {wanted}")
     total = float(array.sum())
     if not abs(total - 1.0) <= atol:
         raise ValueError(f"{name} sums to {total!r}, not 1 within atol={atol:g}")
@@ -209,12 +209,12 @@ def check_labels(labels, n_classes: int, *, name: str = "labels") -> np.ndarray:
         if not_whole.size:
             index = int(not_whole[0])
             raise ValueError(
-                f"{name}[{index}] is {array[index]!r}, which is not an integer class index"
+                f"{name}[{index}] is {array[index].item()!r}, which is not an integer class index"
             )
     out_of_range = np.flatnonzero((array < 0) | (array >= n_classes))
     if out_of_range.size:
         index = int(out_of_range[0])
         raise ValueError(
-            f"{name}[{index}] is {array[index]!r}, outside the class range [0, {n_classes})"
+            f"{name}[{index}] is {array[index].item()!r}, outside the class range [0, {n_classes})"
         )
     return array.astype(np.int64, copy=False)
