@@ -1,4 +1,4 @@
-"""Snakemake adapter: 4LAC (VizieR; DR1 as in the paper, DR3 selectable) -> resources/archive/4lac.parquet."""
+"""Snakemake adapter: 4LAC from VizieR (DR1 as in the paper; DR3 selectable) -> 4lac.parquet."""
 
 from deweight.archive import acquire_vizier_table, resolve_4lac_spec
 from deweight.archive.workflow import logged_to, network_settings

@@ -1,4 +1,4 @@
-"""Snakemake adapter: AllWISE nearest matches of the SDSS spectra -> resources/archive/allwise.parquet."""
+"""Snakemake adapter: nearest AllWISE match of each SDSS spectrum -> allwise.parquet."""
 
 from deweight.archive import acquire_allwise
 from deweight.archive.workflow import logged_to, network_settings

@@ -1,4 +1,4 @@
-"""Snakemake adapter: Clarke et al. (2020) catalogue (Zenodo) -> resources/archive/clarke2020.parquet."""
+"""Snakemake adapter: Clarke et al. (2020) catalogue from Zenodo -> clarke2020.parquet."""
 
 from deweight.archive import acquire_clarke2020
 from deweight.archive.workflow import logged_to, network_settings

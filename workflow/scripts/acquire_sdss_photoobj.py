@@ -1,4 +1,4 @@
-"""Snakemake adapter: SDSS DR16 PhotoObj (joined on bestObjID) -> resources/archive/sdss_photoobj.parquet."""
+"""Snakemake adapter: SDSS DR16 PhotoObj (joined on bestObjID) -> sdss_photoobj.parquet."""
 
 from deweight.archive import acquire_sdss_table
 from deweight.archive.workflow import logged_to, network_settings

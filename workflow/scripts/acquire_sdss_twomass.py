@@ -1,4 +1,4 @@
-"""Snakemake adapter: SDSS DR16 TwoMass (joined on bestObjID) -> resources/archive/sdss_twomass.parquet."""
+"""Snakemake adapter: SDSS DR16 TwoMass (joined on bestObjID) -> sdss_twomass.parquet."""
 
 from deweight.archive import acquire_sdss_table
 from deweight.archive.workflow import logged_to, network_settings

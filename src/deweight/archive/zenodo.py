@@ -191,7 +191,8 @@ def download_with_resume(
         if expected_total is not None and size > expected_total:
             partial.unlink()
             raise ArchiveResponseError(
-                f"{service} at {url}: received {size} bytes, more than the announced {expected_total}"
+                f"{service} at {url}: received {size} bytes, more than the announced "
+                f"{expected_total}"
             )
 
     call_with_retries(attempt, description=f"Download of {url} from {service}", settings=settings)
