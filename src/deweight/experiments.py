@@ -786,8 +786,9 @@ def evaluate_real_sweep(
     return overshoot_table, pd.concat(pcps, ignore_index=True), pd.concat(verdicts, ignore_index=True)
 
 
-#: Column names of the class probabilities in resources/archive/clarke2020.parquet.
-CLARKE_PROBABILITY_COLUMNS = ("prob_galaxy", "prob_star", "prob_qso")
+#: Galaxy, star and QSO probability columns of the Clarke et al. (2020) catalogue, as
+#: resources/archive/clarke2020.parquet keeps them (config: archive.clarke2020).
+CLARKE_PROBABILITY_COLUMNS = ("class_prob_galaxy", "class_prob_star", "class_prob_quasar")
 
 
 def clarke_pcp_table(

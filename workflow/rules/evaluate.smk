@@ -68,6 +68,7 @@ rule combine_real_tables:
         verdict="results/{source}/tables/bias_verdict.csv",
     params:
         pcp=config["pcp"],
+        clarke_columns=lookup(dpath="archive/clarke2020/probability_columns", within=config),
         source_label=lambda wc: SOURCE_LABELS[wc.source],
     log:
         "logs/{source}/combine_tables.log",

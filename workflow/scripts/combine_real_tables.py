@@ -15,6 +15,7 @@ def main(smk):
             method=smk.params.pcp["method"],
             tol=smk.params.pcp["tol"],
             max_iter=smk.params.pcp["max_iter"],
+            columns=smk.params.clarke_columns,
         )
         pcp = pd.concat([clarke, pcp], ignore_index=True)
     pcp.insert(0, "data_source", smk.params.source_label)
