@@ -608,9 +608,10 @@ class Classifier:
         Free parameters of the network.
     fit_report_ : dict
         How the fit went: ``recipe``, ``restarts``, ``best_restart``, ``final_loss`` (per
-        restart; full-batch training loss for "paper", held-out loss for "fast"), ``steps`` and
-        ``converged`` (per restart), ``wall_seconds``, ``device``, ``threads`` and, for "fast",
-        ``batch_size``, ``n_fit`` and ``n_validation``.
+        restart; full-batch training loss for "paper", best held-out loss for "fast"),
+        ``steps`` and ``converged`` (per restart; for "fast" None for the restarts dropped at
+        the screening), ``wall_seconds``, ``device``, ``threads`` and, for "fast",
+        ``batch_size``, ``n_fit``, ``n_validation`` and ``learning_rate_cuts``.
     """
 
     def __init__(
