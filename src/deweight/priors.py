@@ -994,18 +994,23 @@ def _solve_newton(prior, statistics, evaluate, tol, max_iter) -> _SolverState:
         gradient_free = gradient[free] / n_rows
         hessian_free = hessian[np.ix_(free, free)] / n_rows
         step_free = _newton_direction(prior[free], gradient_free, hessian_free)
-        uphill = step_free is not None and float(gradient_free @ step_free) > 0
-        if uphill:
-            step = np.zeros_like(prior)
+        step = np.zeros_like(prior)
+        if step_free is not None:
             step[free] = step_free
-        else:
+            change = _mean_absolute_change(prior + step, prior)
+            if change < tol:
+                return _SolverState(prior + step, prior, statistics, iteration, True, change)
+            # The steps sum to zero, so removing the gradient's mean (~1 near the optimum)
+            # changes nothing but the rounding error of the predicted rise.
+            slope = n_rows * float((gradient_free - gradient_free.mean()) @ step_free)
+        uphill = step_free is not None and slope > 0
+        if not uphill:
             step = _em_update(prior, statistics.gradient_sums, model_prior, n_rows) - prior
-        change = _mean_absolute_change(prior + step, prior)
-        if change < tol:
-            return _SolverState(prior + step, prior, statistics, iteration, True, change)
+            change = _mean_absolute_change(prior + step, prior)
+            if change < tol:
+                return _SolverState(prior + step, prior, statistics, iteration, True, change)
         accepted = None
         if uphill:
-            slope = float(gradient[free] @ step_free)
             noise = _likelihood_noise(statistics)
             fraction = 1.0
             for _ in range(_MAX_HALVINGS + 1):
