@@ -496,9 +496,8 @@ class Catalog:
         if self.reuse_buffer and self._buffer is not None and self._buffer.shape[0] >= n_block:
             block = self._buffer[:n_block]
         else:
-            # Column-major, so that each column is one contiguous copy (a strided write into a
-            # row-major block is several times slower) and a one-column table needs no copy.
-            block = np.empty((n_columns, n_block), dtype=self.dtype).T
+            # Row-major, the layout the numba kernels of deweight.priors read without a copy.
+            block = np.empty((n_block, n_columns), dtype=self.dtype)
             if self.reuse_buffer:
                 self._buffer = block
         for index, column in enumerate(self.columns):

@@ -1,0 +1,8 @@
+"""Run the ``deweight`` command as ``python -m deweight``."""
+
+import sys
+
+from deweight.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

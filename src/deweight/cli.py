@@ -1,0 +1,827 @@
+"""The ``deweight`` command: prediction-consistent priors, prior replacement and predicted metrics
+for catalogues on disk, streamed so that a catalogue may be larger than memory.
+
+Subcommands (run ``deweight SUBCOMMAND --help`` for every option):
+
+``deweight pcp CATALOG --prob-cols a,b,c (--model-prior p,q,r | --flat | --train-counts n,m,k)``
+    The prediction-consistent prior (Eq. 14 of Lake & Tsai 2022) of the classifier
+    probabilities in the named columns, with its standard error, beside the model prior and the
+    mean probability (Eq. 13).
+``deweight correct CATALOG --prob-cols ... --old-prior ... --new-prior ... -o OUT``
+    The catalogue with the probabilities moved from the old prior to the new one (Eq. 12) in
+    new columns named after the old ones plus a suffix. ``--new-prior pcp`` computes the
+    prediction-consistent prior first, with the old prior as the model prior.
+``deweight metrics CATALOG --prob-cols ... --assigned-col COL [--true-col COL]``
+    Completeness, reliability and F1 predicted from the probabilities (Eqs. 9-11) with their
+    1-sigma uncertainties; with the true classes also the observed metrics and the overshoot.
+
+Exit status: 0 on success, 1 on an error (reported as one ``deweight: error: ...`` line on
+standard error; ``--debug`` shows the traceback instead), 2 on a malformed command line, 3 when
+the prior solver did not converge (its last iterate is still printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+import traceback
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from deweight import io
+
+__all__ = ["main", "build_parser"]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_NOT_CONVERGED = 3
+
+#: Rows per block when writing a catalogue with every column (``correct``): a wide catalogue of
+#: 2**20 rows is already a few hundred megabytes.
+CORRECT_CHUNK_ROWS = 1 << 20
+
+
+class CommandError(Exception):
+    """An error to report to the user as one line, without a traceback."""
+
+
+# --------------------------------------------------------------------------------------------
+# Parsing of option values.
+# --------------------------------------------------------------------------------------------
+
+
+def _names(text: str) -> list[str]:
+    """Split ``"a,b,c"`` into names, rejecting empty ones."""
+    names = [name.strip() for name in text.split(",")]
+    if not text.strip() or any(not name for name in names):
+        raise argparse.ArgumentTypeError(f"expected comma-separated column names, got {text!r}")
+    return names
+
+
+def _numbers(text: str) -> list[float]:
+    """Split ``"0.2,0.3,0.5"`` into floats."""
+    try:
+        values = [float(value) for value in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}"
+        ) from None
+    return values
+
+
+def _prior_or_keyword(keywords: Sequence[str]):
+    """Argument type accepting a comma-separated prior or one of ``keywords``."""
+
+    def parse(text: str):
+        if text.strip().lower() in keywords:
+            return text.strip().lower()
+        try:
+            return _numbers(text)
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated probabilities or one of {', '.join(keywords)}, "
+                f"got {text!r}"
+            ) from None
+
+    return parse
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _checked_prior(values, n_classes: int, option: str, *, allow_zero: bool = False) -> np.ndarray:
+    """Validate a prior given on the command line; errors name the option."""
+    from deweight._validation import check_prior
+
+    return check_prior(
+        np.asarray(values, dtype=float), n_classes, name=option, allow_zero=allow_zero
+    )
+
+
+def _prior_from_counts(counts: Sequence[float], n_classes: int) -> np.ndarray:
+    """Model prior from training-set class counts, ``n_i / N`` (Eq. 3 of Lake & Tsai 2022)."""
+    array = np.asarray(counts, dtype=float)
+    if array.size != n_classes:
+        raise CommandError(
+            f"--train-counts has {array.size} entries but --prob-cols names {n_classes} classes"
+        )
+    if not np.all(np.isfinite(array)) or np.any(array <= 0):
+        raise CommandError(f"--train-counts must be positive numbers, got {list(counts)}")
+    return array / array.sum()
+
+
+# --------------------------------------------------------------------------------------------
+# Progress display.
+# --------------------------------------------------------------------------------------------
+
+
+class _Progress:
+    """Rows done in each pass over a catalogue, reported on standard error.
+
+    On a terminal this is one tqdm bar, reset at every pass. Elsewhere (a log file, a batch
+    job) a redrawn bar would fill the log with carriage returns, so each finished pass is one
+    line instead: label, rows, seconds and rows per second. Disabled, it does nothing.
+    """
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self._bar = None
+        self._label = ""
+        self._rows = 0
+        self._started = 0.0
+
+    def start(self, label: str, total: int | None) -> None:
+        if not self.enabled:
+            return
+        self._label, self._rows, self._started = label, 0, time.perf_counter()
+        if not sys.stderr.isatty():
+            return
+        if self._bar is None:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(
+                total=total,
+                desc=label,
+                unit=" rows",
+                unit_scale=True,
+                file=sys.stderr,
+                dynamic_ncols=True,
+                mininterval=0.5,
+                leave=False,
+            )
+        else:
+            self._bar.set_description(label, refresh=False)
+            self._bar.reset(total=total)
+
+    def update(self, n_rows: int) -> None:
+        if not self.enabled:
+            return
+        self._rows += n_rows
+        if self._bar is not None:
+            self._bar.update(n_rows)
+
+    def finish(self) -> None:
+        """End of a pass: on a non-terminal, print its one-line summary."""
+        if not self.enabled or self._bar is not None:
+            return
+        seconds = time.perf_counter() - self._started
+        rate = self._rows / seconds if seconds > 0 else float("inf")
+        print(
+            f"deweight: {self._label}: {self._rows:,} rows in {seconds:.2f} s "
+            f"({rate / 1e6:.3g} million rows/s)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+class _ProgressCatalog:
+    """Wraps a :class:`deweight.io.Catalog` so that every pass is reported as ``pass N``.
+
+    The statistics code sees an ordinary chunk source (``iter_chunks()``); each call starts a
+    new pass.
+    """
+
+    def __init__(self, catalog: io.Catalog, progress: _Progress):
+        self._catalog = catalog
+        self._progress = progress
+        self.passes = 0
+
+    def __getattr__(self, name):
+        return getattr(self._catalog, name)
+
+    def iter_chunks(self) -> Iterator[np.ndarray]:
+        self.passes += 1
+        self._progress.start(f"pass {self.passes}", self._catalog.n_rows)
+        for chunk in self._catalog.iter_chunks():
+            yield chunk
+            self._progress.update(chunk.shape[0])
+        self._progress.finish()
+
+
+# --------------------------------------------------------------------------------------------
+# Subcommands.
+# --------------------------------------------------------------------------------------------
+
+
+def _open(
+    args,
+    columns: Sequence[str],
+    *,
+    chunk_rows: int,
+    validate: bool = True,
+    reuse_buffer: bool = False,
+):
+    return io.open_catalog(
+        args.catalog,
+        columns,
+        chunk_rows=chunk_rows,
+        file_format=args.format,
+        validate=validate,
+        atol=args.atol,
+        reuse_buffer=reuse_buffer,
+    )
+
+
+def _model_prior(args, n_classes: int) -> np.ndarray:
+    if args.flat:
+        return np.full(n_classes, 1.0 / n_classes)
+    if args.train_counts is not None:
+        return _prior_from_counts(args.train_counts, n_classes)
+    return _checked_prior(args.model_prior, n_classes, "--model-prior")
+
+
+def _solve_pcp(args, catalog: io.Catalog, model_prior: np.ndarray):
+    """Run the prediction-consistent-prior solver over the catalogue, streaming."""
+    from deweight.priors import prediction_consistent_prior
+
+    progress = _Progress(not args.no_progress)
+    try:
+        source = _ProgressCatalog(catalog, progress)
+        # The solver validates the rows on its first pass, naming the row within the file.
+        options = {"method": args.method, "tol": args.tol, "atol": args.atol, "progress": False}
+        if args.max_iter is not None:
+            options["max_iter"] = args.max_iter
+        return prediction_consistent_prior(source, model_prior, **options)
+    finally:
+        progress.close()
+
+
+def _percent(value: float) -> str:
+    return f"{100.0 * value:.4f}%"
+
+
+def _pcp_report(result, classes: Sequence[str], catalog_path: Path) -> str:
+    """The PCP result as a readable table."""
+    header = ("class", "model prior", "mean prob.", "PCP", "±1σ")
+    rows = [
+        (
+            name,
+            _percent(result.model_prior[index]),
+            _percent(result.mean_probability[index]),
+            _percent(result.prior[index]),
+            _percent(result.stderr[index]),
+        )
+        for index, name in enumerate(classes)
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = [
+        f"Prediction-consistent prior (Eq. 14, Lake & Tsai 2022) of {catalog_path}",
+        f"rows: {result.n_rows:,}   method: {result.method}   iterations: {result.iterations}   "
+        f"passes: {result.passes}   "
+        f"converged: {'yes' if result.converged else 'NO'}   "
+        f"log-likelihood: {result.log_likelihood:.6g}   time: {result.seconds:.2f} s",
+        "",
+        "  ".join(
+            title.ljust(width) if i == 0 else title.rjust(width)
+            for i, (title, width) in enumerate(zip(header, widths, strict=True))
+        ),
+    ]
+    for row in rows:
+        lines.append(
+            "  ".join(
+                cell.ljust(width) if i == 0 else cell.rjust(width)
+                for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+    return "\n".join(lines)
+
+
+def _pcp_json(result, classes: Sequence[str], catalog_path: Path) -> dict:
+    def listed(values):
+        # JSON has no NaN or infinity: an undefined standard error (a class no row supports,
+        # or a direction the predictions do not identify) is written as null.
+        return [_finite_or_none(value) for value in np.asarray(values, dtype=float).ravel()]
+
+    return {
+        "catalog": str(catalog_path),
+        "classes": list(classes),
+        "n_rows": int(result.n_rows),
+        "method": result.method,
+        "iterations": int(result.iterations),
+        "passes": int(result.passes),
+        "converged": bool(result.converged),
+        "log_likelihood": float(result.log_likelihood),
+        "seconds": float(result.seconds),
+        "model_prior": listed(result.model_prior),
+        "mean_probability": listed(result.mean_probability),
+        "prior": listed(result.prior),
+        "stderr": listed(result.stderr),
+        "covariance": [listed(row) for row in np.asarray(result.covariance)],
+    }
+
+
+def _finite_or_none(value) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _run_pcp(args) -> int:
+    classes = args.prob_cols
+    model_prior = _model_prior(args, len(classes))
+    catalog = _open(
+        args,
+        classes,
+        chunk_rows=args.chunk_rows or io.DEFAULT_CHUNK_ROWS,
+        validate=False,  # done by the solver during its first pass, at no extra cost
+        reuse_buffer=True,
+    )
+    result = _solve_pcp(args, catalog, model_prior)
+    if args.json:
+        print(json.dumps(_pcp_json(result, classes, catalog.path), indent=2))
+    else:
+        print(_pcp_report(result, classes, catalog.path))
+    if not result.converged:
+        # The solver's ConvergenceWarning, printed after the table, says by how much.
+        return EXIT_NOT_CONVERGED
+    return EXIT_OK
+
+
+def _run_correct(args) -> int:
+    from deweight.priors import replace_prior
+
+    classes = args.prob_cols
+    n_classes = len(classes)
+    if args.old_prior == "flat":
+        old_prior = np.full(n_classes, 1.0 / n_classes)
+    else:
+        old_prior = _checked_prior(args.old_prior, n_classes, "--old-prior")
+    catalog = _open(args, classes, chunk_rows=args.chunk_rows or CORRECT_CHUNK_ROWS)
+    output = Path(args.output)
+    new_names = [name + args.suffix for name in classes]
+    # Checked before any pass over the data, so a bad suffix fails at once.
+    clashing = [name for name in new_names if name in catalog.columns_available]
+    if clashing:
+        raise CommandError(
+            f"{catalog.path} already has column(s) {', '.join(clashing)}; choose another --suffix"
+        )
+    status = EXIT_OK
+    if args.new_prior == "pcp":
+        result = _solve_pcp(args, catalog, old_prior)
+        new_prior = np.asarray(result.prior, dtype=float)
+        summary = ", ".join(
+            f"{name} {_percent(value)} ± {_percent(error)}"
+            for name, value, error in zip(classes, result.prior, result.stderr, strict=True)
+        )
+        print(
+            f"prediction-consistent prior after {result.iterations} iterations"
+            f"{'' if result.converged else ' (NOT converged)'}: {summary}"
+        )
+        if not result.converged:
+            _report("warning", "the solver did not converge; not writing a corrected catalogue")
+            return EXIT_NOT_CONVERGED
+    elif args.new_prior == "flat":
+        new_prior = np.full(n_classes, 1.0 / n_classes)
+    else:
+        new_prior = _checked_prior(args.new_prior, n_classes, "--new-prior", allow_zero=True)
+
+    def corrected(values: np.ndarray) -> np.ndarray:
+        return replace_prior(values, old_prior, new_prior)
+
+    progress = _Progress(not args.no_progress)
+    progress.start(f"writing {output.name}", catalog.n_rows)
+    try:
+        n_rows = io.write_catalog_with_columns(
+            catalog,
+            output,
+            new_names,
+            corrected,
+            file_format=args.output_format,
+            on_rows=progress.update,
+        )
+        progress.finish()
+    finally:
+        progress.close()
+    print(f"wrote {n_rows:,} rows to {output} with new column(s) {', '.join(new_names)}")
+    return status
+
+
+def _class_indices(
+    values: np.ndarray, classes: Sequence[str], *, column: str, offset: int
+) -> np.ndarray:
+    """Turn a column of class indices or class names into int64 indices.
+
+    Names are those of ``--prob-cols`` (the column of class ``i`` is its name); integer
+    columns (or whole-number floats) are taken as indices ``0..C-1``.
+    """
+    n_classes = len(classes)
+    described = f"class indices 0..{n_classes - 1} or names {', '.join(classes)}"
+
+    def fail(position: int, reason: str) -> CommandError:
+        return CommandError(
+            f"column {column!r} row {offset + position} {reason}; expected {described}"
+        )
+
+    if values.dtype.kind in "OUS":
+        import pandas as pd
+
+        lookup = {name: index for index, name in enumerate(classes)}
+        series = pd.Series(values, copy=False)
+        as_text = series.map(lambda value: value if isinstance(value, str) else None)
+        mapped = as_text.map(lookup)
+        unknown = np.flatnonzero(mapped.isna().to_numpy())
+        if unknown.size == 0:
+            return mapped.to_numpy(dtype=np.int64)
+        # A text column may still hold numbers (e.g. "0", 1 read as object); try those.
+        numeric = pd.to_numeric(series, errors="coerce")
+        mapped = mapped.fillna(numeric)
+        unknown = np.flatnonzero(mapped.isna().to_numpy())
+        if unknown.size:
+            position = int(unknown[0])
+            raise fail(position, f"holds {values[position]!r}")
+        values = mapped.to_numpy(dtype=np.float64)
+    if values.dtype.kind == "b" or values.dtype.kind not in "iuf":
+        raise CommandError(f"column {column!r} has dtype {values.dtype}; expected {described}")
+    if values.dtype.kind == "f":
+        not_whole = np.flatnonzero(~(np.isfinite(values) & (values == np.round(values))))
+        if not_whole.size:
+            position = int(not_whole[0])
+            raise fail(position, f"holds {values[position]!r}")
+    outside = np.flatnonzero((values < 0) | (values >= n_classes))
+    if outside.size:
+        position = int(outside[0])
+        raise fail(position, f"holds {values[position]!r}")
+    return values.astype(np.int64, copy=False)
+
+
+def _run_metrics(args) -> int:
+    classes = args.prob_cols
+    n_classes = len(classes)
+    catalog = _open(args, classes, chunk_rows=args.chunk_rows or io.DEFAULT_CHUNK_ROWS)
+    label_columns = [args.assigned_col] + ([args.true_col] if args.true_col else [])
+    catalog.check_columns(label_columns)
+    from deweight import metrics
+
+    counts = None
+    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+    progress = _Progress(not args.no_progress)
+    progress.start("reading", catalog.n_rows)
+    try:
+        for chunk in catalog.iter_batches(label_columns):
+            assigned = _class_indices(
+                chunk.extra[args.assigned_col],
+                classes,
+                column=args.assigned_col,
+                offset=chunk.offset,
+            )
+            chunk_counts = metrics.expected_counts(chunk.values, assigned)
+            # The counts are sums over rows, so those of successive blocks add up.
+            counts = chunk_counts if counts is None else counts + chunk_counts
+            if args.true_col:
+                true = _class_indices(
+                    chunk.extra[args.true_col],
+                    classes,
+                    column=args.true_col,
+                    offset=chunk.offset,
+                )
+                # Row = true class, column = assigned class.
+                confusion += np.bincount(
+                    true * n_classes + assigned, minlength=n_classes * n_classes
+                ).reshape(n_classes, n_classes)
+            progress.update(chunk.n_rows)
+        progress.finish()
+    finally:
+        progress.close()
+    if counts is None:
+        raise CommandError(f"{catalog.path} has no rows")
+    table = _metrics_table(metrics, counts, confusion if args.true_col else None, classes)
+    if args.json:
+        print(json.dumps(_metrics_json(table, catalog.path, args), indent=2))
+    else:
+        print(_metrics_report(table, catalog.path, args))
+    return EXIT_OK
+
+
+def _metrics_table(metrics, counts, confusion, classes):
+    """Long table of predicted (and observed, overshoot) metrics per class and metric."""
+    import pandas as pd
+
+    predicted = metrics.metrics_from_counts(counts)
+    records = []
+    for index, name in enumerate(classes):
+        for metric in ("completeness", "reliability", "f1"):
+            value = float(predicted[metric].iloc[index])
+            sigma = math.sqrt(max(float(predicted[f"{metric}_var"].iloc[index]), 0.0))
+            record = {"class": name, "metric": metric, "predicted": value, "sigma": sigma}
+            if confusion is not None:
+                observed = _observed_from_confusion(confusion, index)[metric]
+                record["observed"] = observed
+                record["overshoot"] = observed - value
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    # As deweight.metrics.overshoot: inf or NaN when sigma is 0.
+                    record["z"] = float(np.float64(observed - value) / np.float64(sigma))
+            records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def _observed_from_confusion(confusion: np.ndarray, index: int) -> dict[str, float]:
+    """Observed completeness, reliability and F1 of one class from a confusion matrix."""
+    true_positive = float(confusion[index, index])
+    false_negative = float(confusion[index].sum()) - true_positive
+    false_positive = float(confusion[:, index].sum()) - true_positive
+
+    def ratio(numerator, denominator):
+        return numerator / denominator if denominator > 0 else float("nan")
+
+    return {
+        "completeness": ratio(true_positive, true_positive + false_negative),
+        "reliability": ratio(true_positive, true_positive + false_positive),
+        "f1": ratio(2 * true_positive, 2 * true_positive + false_positive + false_negative),
+    }
+
+
+def _metrics_report(table, catalog_path, args) -> str:
+    with_truth = "observed" in table.columns
+    lines = [
+        f"Predicted metrics (Eqs. 9-11, Lake & Tsai 2022) of {catalog_path}, "
+        f"assigned classes from {args.assigned_col!r}"
+        + (f", true classes from {args.true_col!r}" if with_truth else ""),
+        "",
+    ]
+    header = ["class", "metric", "predicted", "±1σ"]
+    if with_truth:
+        header += ["observed", "overshoot", "z"]
+    rows = []
+    for record in table.itertuples(index=False):
+        row = [record[0], record[1], f"{record.predicted:.5f}", f"{record.sigma:.5f}"]
+        if with_truth:
+            row += [f"{record.observed:.5f}", f"{record.overshoot:+.5f}", f"{record.z:+.2f}"]
+        rows.append(row)
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        lines.append(
+            "  ".join(
+                str(cell).ljust(width) if i < 2 else str(cell).rjust(width)
+                for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+    return "\n".join(lines)
+
+
+def _metrics_json(table, catalog_path, args) -> dict:
+    def clean(value):
+        # JSON has no NaN; an undefined metric (no examples) is null.
+        return _finite_or_none(value) if isinstance(value, float) else value
+
+    return {
+        "catalog": str(catalog_path),
+        "assigned_col": args.assigned_col,
+        "true_col": args.true_col,
+        "metrics": [
+            {key: clean(value) for key, value in record.items()}
+            for record in table.to_dict(orient="records")
+        ],
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Command line.
+# --------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser of the ``deweight`` command.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
+    parser = argparse.ArgumentParser(
+        prog="deweight",
+        description=(
+            "Detect and correct training-set composition bias in classifier probabilities "
+            "(Lake & Tsai 2022). Catalogues may be Parquet, FITS or CSV and are streamed."
+        ),
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("catalog", metavar="CATALOG", help="Parquet, FITS or CSV file")
+    common.add_argument(
+        "--prob-cols",
+        required=True,
+        type=_names,
+        metavar="A,B,C",
+        help="columns holding each class's probability; their names name the classes",
+    )
+    common.add_argument(
+        "--format",
+        choices=io.FORMATS,
+        default=None,
+        help="format of CATALOG (default: from its file name)",
+    )
+    common.add_argument(
+        "--chunk-rows",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help=f"rows read at a time (default {io.DEFAULT_CHUNK_ROWS:,}; "
+        f"{CORRECT_CHUNK_ROWS:,} for correct)",
+    )
+    common.add_argument(
+        "--atol",
+        type=_positive_float,
+        default=1e-3,
+        help="tolerance on each row's sum of probabilities (default 1e-3)",
+    )
+    common.add_argument(
+        "--no-progress", action="store_true", help="do not show a progress bar on stderr"
+    )
+    # SUPPRESS keeps the sub-command's default from overwriting "deweight --debug pcp ...".
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors"
+    )
+
+    solver = argparse.ArgumentParser(add_help=False)
+    solver.add_argument(
+        "--method",
+        choices=("newton", "em", "squarem"),
+        default="newton",
+        help="solver for the prediction-consistent prior (default newton)",
+    )
+    solver.add_argument(
+        "--tol", type=_positive_float, default=1e-8, help="convergence tolerance (default 1e-8)"
+    )
+    solver.add_argument(
+        "--max-iter",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="most solver iterations (passes over the catalogue)",
+    )
+
+    pcp = subcommands.add_parser(
+        "pcp",
+        parents=[common, solver],
+        help="prediction-consistent prior of a catalogue",
+        description=(
+            "Compute the prediction-consistent prior (Eq. 14 of Lake & Tsai 2022): the class "
+            "prior under which the mean of the re-priored probabilities equals the prior. "
+            "Printed with its standard error, the model prior and the plain mean probability "
+            "(Eq. 13), in percent."
+        ),
+    )
+    model = pcp.add_mutually_exclusive_group(required=True)
+    model.add_argument(
+        "--model-prior",
+        type=_numbers,
+        metavar="P,Q,R",
+        help="prior the classifier's probabilities were computed with (sums to 1)",
+    )
+    model.add_argument(
+        "--flat", action="store_true", help="the classifier assumed equal priors (balanced)"
+    )
+    model.add_argument(
+        "--train-counts",
+        type=_numbers,
+        metavar="N,M,K",
+        help="training-set class counts; the model prior is counts/total (Eq. 3)",
+    )
+    pcp.add_argument("--json", action="store_true", help="print the result as JSON")
+    pcp.set_defaults(run=_run_pcp)
+
+    correct = subcommands.add_parser(
+        "correct",
+        parents=[common, solver],
+        help="replace the prior of the probabilities (deweight / debias) into new columns",
+        description=(
+            "Write the catalogue with probabilities moved from the old prior to the new one "
+            "(Eq. 12 of Lake & Tsai 2022) in new columns named COLUMN+SUFFIX. The output is "
+            "written to a temporary file and renamed into place only when complete."
+        ),
+    )
+    correct.add_argument(
+        "--old-prior",
+        required=True,
+        type=_prior_or_keyword(("flat",)),
+        metavar="P,Q,R|flat",
+        help="prior the probabilities were computed with",
+    )
+    correct.add_argument(
+        "--new-prior",
+        required=True,
+        type=_prior_or_keyword(("flat", "pcp")),
+        metavar="P,Q,R|flat|pcp",
+        help="prior to impose; 'pcp' computes the prediction-consistent prior first",
+    )
+    correct.add_argument("-o", "--output", required=True, metavar="OUT", help="output file")
+    correct.add_argument(
+        "--output-format",
+        choices=io.FORMATS,
+        default=None,
+        help="format of OUT (default: from its file name)",
+    )
+    correct.add_argument(
+        "--suffix", default="_corrected", help="added to each column name (default _corrected)"
+    )
+    correct.set_defaults(run=_run_correct)
+
+    metrics = subcommands.add_parser(
+        "metrics",
+        parents=[common],
+        help="predicted completeness, reliability and F1 (and overshoot against truth)",
+        description=(
+            "Predict each class's completeness, reliability and F1 score from the "
+            "probabilities (Eqs. 9-11 of Lake & Tsai 2022) with 1-sigma uncertainties. With "
+            "--true-col also the observed metrics, the overshoot (observed - predicted) and "
+            "its z-score. Class columns may hold class indices 0..C-1 (in the order of "
+            "--prob-cols) or the class names, i.e. the names given to --prob-cols."
+        ),
+    )
+    metrics.add_argument(
+        "--assigned-col", required=True, metavar="COL", help="column of assigned classes"
+    )
+    metrics.add_argument("--true-col", metavar="COL", help="column of true classes")
+    metrics.add_argument("--json", action="store_true", help="print the result as JSON")
+    metrics.set_defaults(run=_run_metrics)
+    return parser
+
+
+def _report(kind: str, message: str) -> None:
+    """Print one line ``deweight: KIND: MESSAGE`` on standard error."""
+    one_line = " ".join(str(message).split())
+    print(f"deweight: {kind}: {one_line}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``deweight`` command.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name; ``sys.argv[1:]`` by default.
+
+    Returns
+    -------
+    int
+        Exit status: 0 success, 1 error, 2 malformed command line, 3 solver not converged.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_request:
+        return int(exit_request.code or 0)
+    debug = args.debug
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            return args.run(args)
+    except KeyboardInterrupt:
+        _report("error", "interrupted")
+        return 130
+    except (CommandError, ValueError, OSError, ImportError, ArithmeticError) as error:
+        if debug:
+            traceback.print_exc()
+        _report("error", _describe(error))
+        return EXIT_ERROR
+    except Exception as error:  # an unexpected failure is still one line unless --debug
+        if debug:
+            traceback.print_exc()
+        _report("error", f"{type(error).__name__}: {error} (rerun with --debug for details)")
+        return EXIT_ERROR
+    finally:
+        # Warnings (e.g. a class no example supports) come after the output they qualify.
+        for warning in caught:
+            _report("warning", str(warning.message))
+
+
+def _describe(error: BaseException) -> str:
+    """A one-line description of an error for the user."""
+    if isinstance(error, FileNotFoundError) and error.filename and not error.args[1:]:
+        return str(error)
+    if isinstance(error, FileNotFoundError) and error.filename:
+        return f"{error.filename}: {error.strerror or error}"
+    return str(error) or type(error).__name__
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
