@@ -1,0 +1,117 @@
+"""The wiring of the paper's experiments: weights, subsets, corrections, verdicts, files."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deweight.experiments import (
+    Predictions,
+    bias_verdict,
+    corrected_cases,
+    inverse_prior_weights,
+    kl_by_class,
+    nested_subset,
+    read_parquet_with_metadata,
+    read_predictions,
+    write_parquet_atomic,
+    write_predictions,
+)
+from deweight.priors import effective_prior
+
+
+def test_inverse_prior_weights_make_every_class_weigh_the_same():
+    labels = np.array([0] * 60 + [1] * 38 + [2] * 2)
+    weights = inverse_prior_weights(labels, 3)
+    totals = np.bincount(labels, weights=weights)
+    np.testing.assert_allclose(totals, totals[0])
+    # Eq. 7 with these weights is the flat prior.
+    np.testing.assert_allclose(effective_prior(labels, weights, 3), np.full(3, 1 / 3))
+
+
+def test_inverse_prior_weights_refuse_an_empty_class():
+    with pytest.raises(ValueError, match="class 2 has no training example"):
+        inverse_prior_weights(np.array([0, 1, 1, 0]), 3)
+
+
+def test_nested_subsets_are_nested_and_reproducible():
+    small, large = nested_subset(1000, 100, seed=5), nested_subset(1000, 400, seed=5)
+    assert len(small) == 100 and len(large) == 400
+    assert set(small) <= set(large)
+    np.testing.assert_array_equal(small, nested_subset(1000, 100, seed=5))
+    assert not np.array_equal(small, nested_subset(1000, 100, seed=6))
+    assert len(nested_subset(50, 100, seed=5)) == 50
+
+
+def _predictions(probs, prior, fractions, labels):
+    return Predictions(
+        probs=np.asarray(probs, dtype=float),
+        labels=np.asarray(labels),
+        metadata={"model_prior": list(prior), "training_fractions": list(fractions)},
+    )
+
+
+def test_corrections_recover_the_posterior_under_the_true_prior():
+    # Two classes with known likelihoods at three points; a weighted model sees a flat prior.
+    likelihood = np.array([[0.5, 0.1], [0.3, 0.3], [0.2, 0.6]])
+    true_prior = np.array([0.9, 0.1])
+    flat = np.array([0.5, 0.5])
+
+    def posterior(prior):
+        joint = likelihood * prior
+        return joint / joint.sum(1, keepdims=True)
+
+    weighted = _predictions(posterior(flat), flat, true_prior, [0, 0, 1])
+    biased = _predictions(posterior(flat), flat, flat, [0, 0, 1])
+    base = _predictions(posterior(true_prior), true_prior, true_prior, [0, 0, 1])
+    cases = corrected_cases(
+        {"base": base, "weighted": weighted, "biased": biased}, debias_prior=true_prior
+    )
+    np.testing.assert_allclose(cases["dewatered"], posterior(true_prior))
+    np.testing.assert_allclose(cases["debiased"], posterior(true_prior))
+    only_weighted = corrected_cases({"weighted": weighted})
+    np.testing.assert_allclose(only_weighted["deweighted"], posterior(true_prior))
+
+
+def test_kl_by_class_is_zero_for_the_truth_and_positive_otherwise():
+    truth = np.array([[0.7, 0.3], [0.2, 0.8], [0.5, 0.5]])
+    labels = np.array([0, 1, 1])
+    table = kl_by_class({"exact": truth, "off": truth[:, ::-1]}, truth, labels, size=10)
+    exact = table[table["case"] == "exact"]
+    np.testing.assert_allclose(exact["mean_kl"], 0.0, atol=1e-12)
+    off = table[table["case"] == "off"].set_index("class")
+    expected_class0 = 0.7 * np.log(0.7 / 0.3) + 0.3 * np.log(0.3 / 0.7)
+    assert off.loc[0, "mean_kl"] == pytest.approx(expected_class0)
+    assert off.loc[1, "n"] == 2
+
+
+def test_bias_verdict_distinguishes_the_three_cases():
+    table = bias_verdict(
+        model_prior=[0.5, 0.3, 0.2],
+        pcp=[0.5, 0.45, 0.05],
+        pcp_stderr=[0.01, 0.01, 0.01],
+        max_abs_overshoot_z=[1.0, 10.0, 10.0],
+        z_threshold=3.0,
+    )
+    assert list(table["verdict"]) == [
+        "no significant bias",
+        "prior mismatch",
+        "prior mismatch",
+    ]
+    table = bias_verdict([0.5, 0.5], [0.5, 0.5], [0.01, 0.01], [0.5, 4.0], z_threshold=3.0)
+    assert list(table["verdict"]) == ["no significant bias", "probabilities inaccurate"]
+    np.testing.assert_allclose(table["prior_difference_sigma"], 0.0)
+
+
+def test_parquet_metadata_and_predictions_round_trip(tmp_path):
+    frame = pd.DataFrame({"a": [1.0, 2.0], "label": [0, 1]})
+    write_parquet_atomic(frame, tmp_path / "t.parquet", {"features": ["a"], "n": 2})
+    back, meta = read_parquet_with_metadata(tmp_path / "t.parquet")
+    pd.testing.assert_frame_equal(back, frame)
+    assert meta == {"features": ["a"], "n": 2}
+    probs = np.array([[0.2, 0.8], [0.6, 0.4]])
+    write_predictions(tmp_path / "p.parquet", probs, [1, 0], {"variant": "base"})
+    pred = read_predictions(tmp_path / "p.parquet")
+    np.testing.assert_array_equal(pred.probs, probs)
+    np.testing.assert_array_equal(pred.labels, [1, 0])
+    assert pred.metadata["variant"] == "base"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
