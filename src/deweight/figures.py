@@ -198,6 +198,20 @@ def _atomic_write(path: PathLike, write: Callable[[str], None]) -> None:
         write(str(temporary))
 
 
+def _log_size_axis(ax) -> None:
+    """Log-scaled training-set-size axis labelled at whole decades only.
+
+    Matplotlib labels minor ticks when a log axis spans less than a decade or so, and those
+    labels ("3x10^2", "4x10^2", ...) collide; decades are all a reader needs.
+    """
+    from matplotlib.ticker import LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10))
+    ax.xaxis.set_minor_locator(LogLocator(base=10, subs=np.arange(2, 10) * 0.1))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def save_figure(
     fig: Figure,
     data: pd.DataFrame,
@@ -1047,7 +1061,7 @@ def plot_overshoot(
                     linewidth=1.5,
                     zorder=3,
                 )
-            ax.set_xscale("log")
+            _log_size_axis(ax)
             ax.tick_params(axis="y", labelsize=8.5)
             if column == 0:
                 ax.set_ylabel(f"{METRIC_LABELS[metric]}\novershoot")
@@ -1168,7 +1182,7 @@ def plot_kl(
                 markersize=3.5,
                 linewidth=1.5,
             )
-        ax.set_xscale("log")
+        _log_size_axis(ax)
         ax.set_yscale("log")
         ax.set_title(f"({chr(ord('a') + position)}) {name_of(class_index)}")
         ax.set_xlabel("training-set size")
