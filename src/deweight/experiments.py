@@ -269,9 +269,7 @@ def corrected_cases(
     cases = {variant: p.probs for variant, p in predictions.items()}
     if "weighted" in predictions:
         weighted = predictions["weighted"]
-        new = (
-            weighted.metadata["training_fractions"] if target_prior is None else target_prior
-        )
+        new = weighted.metadata["training_fractions"] if target_prior is None else target_prior
         name = "dewatered" if "biased" in predictions else "deweighted"
         cases[name] = replace_prior(weighted.probs, weighted.metadata["model_prior"], new)
     if "biased" in predictions:
@@ -311,9 +309,7 @@ def overshoot_by_case(
     return pd.concat(frames, ignore_index=True)
 
 
-def kl_by_class(
-    cases: Mapping[str, np.ndarray], true_probs, labels, *, size: int
-) -> pd.DataFrame:
+def kl_by_class(cases: Mapping[str, np.ndarray], true_probs, labels, *, size: int) -> pd.DataFrame:
     """Mean KL divergence of each case from the true posterior, per true class (Eq. 21, Fig. 7).
 
     Returns
@@ -716,8 +712,9 @@ def evaluate_real_sweep(
         cases = corrected_cases(predictions)
         cases = {case: cases[case] for case in REAL_CASES if case in cases}
         cases_at[size] = cases
-        overshoots.append(overshoot_by_case(cases, next(iter(predictions.values())).labels,
-                                            size=size, seed=seed))
+        overshoots.append(
+            overshoot_by_case(cases, next(iter(predictions.values())).labels, size=size, seed=seed)
+        )
     overshoot_table = pd.concat(overshoots, ignore_index=True)
     largest = max(by_size)
     predictions = by_size[largest]
@@ -783,7 +780,11 @@ def evaluate_real_sweep(
         table.insert(0, "model", case)
         table.insert(0, "task", task)
         verdicts.append(table)
-    return overshoot_table, pd.concat(pcps, ignore_index=True), pd.concat(verdicts, ignore_index=True)
+    return (
+        overshoot_table,
+        pd.concat(pcps, ignore_index=True),
+        pd.concat(verdicts, ignore_index=True),
+    )
 
 
 #: Galaxy, star and QSO probability columns of the Clarke et al. (2020) catalogue, as

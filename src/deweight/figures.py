@@ -43,7 +43,9 @@ from deweight._files import atomic_path
 
 __all__ = [
     "CASE_STYLES",
+    "CLASS_LABELS",
     "CLASS_STYLES",
+    "display_class_name",
     "ILLUSTRATION_CLASS_COLOURS",
     "METRIC_LABELS",
     "SIMULATION_CLASS_CHANNELS",
@@ -100,6 +102,22 @@ CLASS_STYLES: dict[str, dict] = {
     "bl lac": {"color": _PURPLE, "linestyle": ":"},
     "fsrq": {"color": _ORANGE, "linestyle": (0, (6, 2, 1, 2, 1, 2))},
 }
+#: How class names of the prepared catalogues are written on figures.
+CLASS_LABELS: dict[str, str] = {
+    "galaxy": "Galaxy",
+    "star": "Star",
+    "agn": "AGN",
+    "qso": "QSO",
+    "bll": "BL Lac",
+    "fsrq": "FSRQ",
+}
+
+
+def display_class_name(name: str) -> str:
+    """The label a figure shows for a class name of a prepared catalogue (e.g. bll -> BL Lac)."""
+    return CLASS_LABELS.get(str(name).strip().lower(), str(name))
+
+
 _FALLBACK_CLASS_COLOURS = (_VERMILLION, _GREEN, _BLUE, _PURPLE, _ORANGE, _SKY_BLUE, _BLACK)
 _FALLBACK_CLASS_LINESTYLES = ("--", "-.", "-", ":", (0, (6, 2, 1, 2, 1, 2)), "--", "-")
 

@@ -15,6 +15,7 @@ PANELS = {
 
 def main(smk):
     frame, metadata = read_parquet_with_metadata(smk.input[0])
+    frame["class_name"] = frame["class_name"].map(figures.display_class_name)
     fig, source = smk.wildcards.fig, smk.wildcards.source
     out = smk.output
     figures.plot_colour_density(
@@ -24,9 +25,10 @@ def main(smk):
         out.csv,
         source_label=smk.params.source_label,
         panels=PANELS[(fig, source)],
-        class_names=list(metadata["class_names"]),
+        class_names=[figures.display_class_name(c) for c in metadata["class_names"]],
         by_class=fig == "fig5",
-        smoothing_mag=0.025 if source == "bundled" else 0.015,
+        # The bundled sample has 10^4 sources, not 10^6: it needs a wider kernel.
+        smoothing_mag=0.05 if source == "bundled" else 0.015,
     )
 
 

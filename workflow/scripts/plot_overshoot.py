@@ -8,7 +8,7 @@ from deweight.experiments import run_logged
 
 def main(smk):
     table = pd.read_csv(smk.input[0])
-    class_names = list(smk.params.class_names)
+    class_names = [figures.display_class_name(c) for c in smk.params.class_names]
     order, abundances = None, None
     if "training_fraction" in table.columns:
         # Real data: columns ordered by abundance in the training set, as in the paper's Fig. 9.
