@@ -26,7 +26,9 @@ include: "workflow/rules/figures.smk"
 
 
 onstart:
-    print(f"deweight: data source = {SOURCE!r}; results in results/simulation and results/{SOURCE}")
+    print(
+        f"deweight: data source = {SOURCE!r}; results in results/simulation and results/{SOURCE}"
+    )
 
 
 onerror:

@@ -4,7 +4,6 @@ import warnings
 
 from snakemake.utils import validate
 
-
 validate(config, schema="../schemas/config.schema.yaml")
 
 SOURCE = config["data"]["source"]
@@ -62,7 +61,14 @@ def all_outputs():
         outputs += figure_files(f"{sim}/figures", fig)
     outputs += [
         f"{real}/tables/{name}.csv"
-        for name in ("table3", "table4", "pcp", "bias_verdict", "cutflow_sga", "cutflow_blazar")
+        for name in (
+            "table3",
+            "table4",
+            "pcp",
+            "bias_verdict",
+            "cutflow_sga",
+            "cutflow_blazar",
+        )
     ]
     outputs.append(f"{real}/catalogs/blazars.parquet")
     for fig in ("fig4", "fig5", "fig8", "fig9"):
@@ -104,7 +110,10 @@ def task_inputs(wildcards):
             inputs["bzcat"] = f"{BUNDLED}/bzcat5_with_photometry.csv"
             inputs["blazars"] = "results/bundled/catalogs/blazars.parquet"
         return inputs
-    inputs = {"spec": f"{ARCHIVE}/sdss_specobj.parquet", "wise": f"{ARCHIVE}/allwise.parquet"}
+    inputs = {
+        "spec": f"{ARCHIVE}/sdss_specobj.parquet",
+        "wise": f"{ARCHIVE}/allwise.parquet",
+    }
     if wildcards.task == "sga":
         inputs["twomass"] = f"{ARCHIVE}/sdss_twomass.parquet"
     else:

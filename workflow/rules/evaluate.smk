@@ -14,17 +14,17 @@ rule evaluate_simulation:
         overshoot="results/simulation/tables/overshoot.csv",
         kl="results/simulation/tables/kl.csv",
         pcp="results/simulation/tables/pcp.csv",
+    log:
+        "logs/simulation/evaluate.log",
+    conda:
+        "../../envs/deweight.yaml"
     params:
         variants=SIM_VARIANTS,
         sizes=SIM_SIZES,
         seed=config["seed"],
         pcp=config["pcp"],
-    log:
-        "logs/simulation/evaluate.log",
     message:
         "Evaluating the simulation sweep: overshoot, KL divergence and the Sect. 4.1 priors"
-    conda:
-        "../../envs/deweight.yaml"
     script:
         "../scripts/evaluate_simulation.py"
 
@@ -42,18 +42,18 @@ rule evaluate_real:
         overshoot="results/{source}/tables/overshoot_{task}.csv",
         pcp="results/{source}/tables/pcp_{task}.csv",
         verdict="results/{source}/tables/bias_verdict_{task}.csv",
+    log:
+        "logs/{source}/evaluate_{task}.log",
+    conda:
+        "../../envs/deweight.yaml"
     params:
         variants=REAL_VARIANTS,
         sizes=lambda wc: real_sizes(wc.task),
         seed=config["seed"],
         pcp=config["pcp"],
         z_threshold=config["verdict"]["z_threshold"],
-    log:
-        "logs/{source}/evaluate_{task}.log",
     message:
         "Evaluating the {wildcards.task} sweep on {wildcards.source} data"
-    conda:
-        "../../envs/deweight.yaml"
     script:
         "../scripts/evaluate_real.py"
 
@@ -66,15 +66,17 @@ rule combine_real_tables:
     output:
         pcp="results/{source}/tables/pcp.csv",
         verdict="results/{source}/tables/bias_verdict.csv",
-    params:
-        pcp=config["pcp"],
-        clarke_columns=lookup(dpath="archive/clarke2020/probability_columns", within=config),
-        source_label=lambda wc: SOURCE_LABELS[wc.source],
     log:
         "logs/{source}/combine_tables.log",
-    message:
-        "Collecting the prediction-consistent priors (Sect. 4.4) and bias verdicts ({wildcards.source})"
     conda:
         "../../envs/deweight.yaml"
+    params:
+        pcp=config["pcp"],
+        clarke_columns=lookup(
+            dpath="archive/clarke2020/probability_columns", within=config
+        ),
+        source_label=lambda wc: SOURCE_LABELS[wc.source],
+    message:
+        "Collecting the prediction-consistent priors (Sect. 4.4) and bias verdicts ({wildcards.source})"
     script:
         "../scripts/combine_real_tables.py"

@@ -7,10 +7,10 @@ rule fig1:
         **figure_outputs("results/simulation/figures", "fig1", "fig1", "1. Simulation"),
     log:
         "logs/simulation/fig1.log",
-    message:
-        "Fig. 1: weighting shifts the probabilities of two Gaussians"
     conda:
         "../../envs/deweight.yaml"
+    message:
+        "Fig. 1: weighting shifts the probabilities of two Gaussians"
     script:
         "../scripts/plot_illustration.py"
 
@@ -20,10 +20,10 @@ rule fig2:
         **figure_outputs("results/simulation/figures", "fig2", "fig2", "1. Simulation"),
     log:
         "logs/simulation/fig2.log",
-    message:
-        "Fig. 2: the prediction-consistent prior illustrated"
     conda:
         "../../envs/deweight.yaml"
+    message:
+        "Fig. 2: the prediction-consistent prior illustrated"
     script:
         "../scripts/plot_illustration.py"
 
@@ -33,10 +33,10 @@ rule fig3:
         **figure_outputs("results/simulation/figures", "fig3", "fig3", "1. Simulation"),
     log:
         "logs/simulation/fig3.log",
-    message:
-        "Fig. 3: density and class-probability slices of the simulation"
     conda:
         "../../envs/deweight.yaml"
+    message:
+        "Fig. 3: density and class-probability slices of the simulation"
     script:
         "../scripts/plot_illustration.py"
 
@@ -46,15 +46,15 @@ rule fig6:
         "results/simulation/tables/overshoot.csv",
     output:
         **figure_outputs("results/simulation/figures", "fig6", "fig6", "1. Simulation"),
+    log:
+        "logs/simulation/fig6.log",
+    conda:
+        "../../envs/deweight.yaml"
     params:
         source_label=SOURCE_LABELS["simulation"],
         class_names=["class 0", "class 1", "class 2"],
-    log:
-        "logs/simulation/fig6.log",
     message:
         "Fig. 6: overshoot of completeness, reliability and F1 vs training-set size (simulation)"
-    conda:
-        "../../envs/deweight.yaml"
     script:
         "../scripts/plot_overshoot.py"
 
@@ -64,15 +64,15 @@ rule fig7:
         "results/simulation/tables/kl.csv",
     output:
         **figure_outputs("results/simulation/figures", "fig7", "fig7", "1. Simulation"),
+    log:
+        "logs/simulation/fig7.log",
+    conda:
+        "../../envs/deweight.yaml"
     params:
         source_label=SOURCE_LABELS["simulation"],
         class_names=["class 0", "class 1", "class 2"],
-    log:
-        "logs/simulation/fig7.log",
     message:
         "Fig. 7: mean KL divergence to the true posterior vs training-set size"
-    conda:
-        "../../envs/deweight.yaml"
     script:
         "../scripts/plot_kl.py"
 
@@ -90,16 +90,16 @@ rule fig4_fig5:
             category="2. Real data",
         ),
         csv="results/{source}/figures/{fig}.csv",
-    wildcard_constraints:
-        fig="fig4|fig5",
-    params:
-        source_label=lambda wc: SOURCE_LABELS[wc.source],
     log:
         "logs/{source}/{fig}.log",
-    message:
-        "{wildcards.fig}: colour-colour densities per class ({wildcards.source} data)"
+    wildcard_constraints:
+        fig="fig4|fig5",
     conda:
         "../../envs/deweight.yaml"
+    params:
+        source_label=lambda wc: SOURCE_LABELS[wc.source],
+    message:
+        "{wildcards.fig}: colour-colour densities per class ({wildcards.source} data)"
     script:
         "../scripts/plot_density.py"
 
@@ -117,16 +117,18 @@ rule fig8_fig9:
             category="2. Real data",
         ),
         csv="results/{source}/figures/{fig}.csv",
-    wildcard_constraints:
-        fig="fig8|fig9",
-    params:
-        source_label=lambda wc: SOURCE_LABELS[wc.source],
-        class_names=lambda wc: TASK_CLASSES[wc.source][{"fig8": "sga", "fig9": "blazar"}[wc.fig]],
     log:
         "logs/{source}/{fig}.log",
-    message:
-        "{wildcards.fig}: overshoot vs training-set size ({wildcards.source} data)"
+    wildcard_constraints:
+        fig="fig8|fig9",
     conda:
         "../../envs/deweight.yaml"
+    params:
+        source_label=lambda wc: SOURCE_LABELS[wc.source],
+        class_names=lambda wc: TASK_CLASSES[wc.source][
+            {"fig8": "sga", "fig9": "blazar"}[wc.fig]
+        ],
+    message:
+        "{wildcards.fig}: overshoot vs training-set size ({wildcards.source} data)"
     script:
         "../scripts/plot_overshoot.py"

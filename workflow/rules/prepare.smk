@@ -7,14 +7,14 @@ rule blazar_catalog:
         unpack(blazar_catalog_inputs),
     output:
         "results/{source}/catalogs/blazars.parquet",
-    params:
-        prepare=config["prepare"],
     log:
         "logs/{source}/blazar_catalog.log",
-    message:
-        "Merging Roma-BZCAT 5 and 4LAC into one blazar catalogue ({wildcards.source} data)"
     conda:
         "../../envs/deweight.yaml"
+    params:
+        prepare=config["prepare"],
+    message:
+        "Merging Roma-BZCAT 5 and 4LAC into one blazar catalogue ({wildcards.source} data)"
     script:
         "../scripts/blazar_catalog.py"
 
@@ -25,15 +25,15 @@ rule prepare_task:
     output:
         catalog="results/{source}/catalogs/{task}.parquet",
         cutflow="results/{source}/tables/cutflow_{task}.csv",
+    log:
+        "logs/{source}/prepare_{task}.log",
+    conda:
+        "../../envs/deweight.yaml"
     params:
         prepare=config["prepare"],
         seed=config["seed"],
-    log:
-        "logs/{source}/prepare_{task}.log",
     message:
         "Cutting, labelling and splitting the {wildcards.task} task ({wildcards.source} data)"
-    conda:
-        "../../envs/deweight.yaml"
     script:
         "../scripts/prepare_task.py"
 
@@ -45,13 +45,13 @@ rule class_table:
         ),
     output:
         "results/{source}/tables/{table}.csv",
-    wildcard_constraints:
-        table="table3|table4",
     log:
         "logs/{source}/{table}.log",
-    message:
-        "Counting classes per split: {wildcards.table} ({wildcards.source} data)"
+    wildcard_constraints:
+        table="table3|table4",
     conda:
         "../../envs/deweight.yaml"
+    message:
+        "Counting classes per split: {wildcards.table} ({wildcards.source} data)"
     script:
         "../scripts/class_table.py"

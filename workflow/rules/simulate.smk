@@ -8,17 +8,16 @@ rule simulate_data:
         test="results/simulation/data/test.parquet",
         table1="results/simulation/tables/table1.csv",
         table2="results/simulation/tables/table2.csv",
+    log:
+        "logs/simulation/simulate_data.log",
+    conda:
+        "../../envs/deweight.yaml"
     params:
         seed=config["seed"],
         n_train=config["simulation"]["n_train"],
         n_biased=config["simulation"]["n_biased"],
         n_test=config["simulation"]["n_test"],
-    log:
-        "logs/simulation/simulate_data.log",
     message:
         "Drawing the simulated training, biased and test sets (Tables 1-2)"
-    conda:
-        "../../envs/deweight.yaml"
     script:
         "../scripts/simulate_data.py"
-

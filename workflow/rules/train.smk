@@ -9,19 +9,19 @@ rule train_simulation:
     output:
         model="results/simulation/models/{variant}/n{size}.pt",
         predictions="results/simulation/predictions/{variant}/n{size}.parquet",
-    params:
-        model=model_params("simulation"),
-        seed=config["seed"],
+    log:
+        "logs/simulation/train/{variant}_n{size}.log",
+    conda:
+        "../../envs/deweight.yaml"
     threads: config["simulation"]["threads"]
     resources:
         mem_mb=4000,
         runtime=60,
-    log:
-        "logs/simulation/train/{variant}_n{size}.log",
+    params:
+        model=model_params("simulation"),
+        seed=config["seed"],
     message:
         "Training the {wildcards.variant} simulation model on {wildcards.size} rows"
-    conda:
-        "../../envs/deweight.yaml"
     script:
         "../scripts/train_model.py"
 
@@ -33,18 +33,18 @@ rule train_real:
     output:
         model="results/{source}/models/{task}/{variant}/n{size}.pt",
         predictions="results/{source}/predictions/{task}/{variant}/n{size}.parquet",
-    params:
-        model=lambda wc: model_params("realdata", wc.task),
-        seed=config["seed"],
+    log:
+        "logs/{source}/train/{task}_{variant}_n{size}.log",
+    conda:
+        "../../envs/deweight.yaml"
     threads: config["realdata"]["threads"]
     resources:
         mem_mb=4000,
         runtime=60,
-    log:
-        "logs/{source}/train/{task}_{variant}_n{size}.log",
+    params:
+        model=lambda wc: model_params("realdata", wc.task),
+        seed=config["seed"],
     message:
         "Training the {wildcards.variant} {wildcards.task} model on {wildcards.size} rows ({wildcards.source} data)"
-    conda:
-        "../../envs/deweight.yaml"
     script:
         "../scripts/train_model.py"
