@@ -78,8 +78,8 @@ def markdown(results: pd.DataFrame) -> str:
         values=["kl", "wall_seconds", "cpu_seconds", "restarts"],
     )
     lines = [
-        "| N train | variant | KL paper | KL fast | KL fast/paper | t paper (s) | t fast (s) "
-        "| t paper/fast | paper restarts |",
+        "| N train | variant | KL paper | KL fast | KL fast/paper | CPU paper (s) | CPU fast (s) "
+        "| CPU paper/fast | paper restarts |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for (size, variant), row in wide.iterrows():
@@ -143,7 +143,7 @@ def main(argv=None) -> int:
                         pd.DataFrame(rows).to_csv(temporary, index=False)
     results = pd.DataFrame(rows)
     if args.fast_only:
-        print(results.to_markdown(index=False) if hasattr(results, "to_markdown") else results)
+        print(results.to_string(index=False))
     else:
         print(markdown(results))
     return 0
