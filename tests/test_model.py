@@ -232,8 +232,8 @@ def test_batched_restarts_train_exactly_like_separate_networks():
     # Adam is element-wise and the batched loss is a sum, so each member must follow the path
     # it would follow alone -- including after the others are dropped with keep().
     torch.manual_seed(0)
-    members = [_StickBreakingNetwork(6, (5,), 3).double() for _ in range(3)]
-    alone = [_StickBreakingNetwork(6, (5,), 3).double().requires_grad_(False) for _ in range(3)]
+    members = [_StickBreakingNetwork(6, (5, 4), 3).double() for _ in range(3)]
+    alone = [_StickBreakingNetwork(6, (5, 4), 3).double().requires_grad_(False) for _ in range(3)]
     for source, target in zip(members, alone, strict=True):
         target.load_state_dict(source.state_dict())
         target.requires_grad_(True)
@@ -256,14 +256,14 @@ def test_batched_restarts_train_exactly_like_separate_networks():
     for _ in range(5):
         step_all()
     for member, network in enumerate(alone):
-        check = _StickBreakingNetwork(6, (5,), 3).double()
+        check = _StickBreakingNetwork(6, (5, 4), 3).double()
         batched.load_member_into(batched.member_state(member), check)
         torch.testing.assert_close(check(features), network(features))
     batched_optimizer = batched.keep(1, batched_optimizer)
     alone, alone_optimizers = alone[1:2], alone_optimizers[1:2]
     for _ in range(5):
         step_all()
-    check = _StickBreakingNetwork(6, (5,), 3).double()
+    check = _StickBreakingNetwork(6, (5, 4), 3).double()
     batched.load_member_into(batched.member_state(0), check)
     torch.testing.assert_close(check(features), alone[0](features))
 
