@@ -97,8 +97,10 @@ def check_probabilities(
     n_rows = array.shape[0]
     for start in range(0, n_rows, _VALIDATION_BLOCK_ROWS):
         block = array[start : start + _VALIDATION_BLOCK_ROWS]
-        # Summing in float64 keeps float32 rounding from being mistaken for a bad row.
-        row_sums = block.sum(axis=1, dtype=np.float64)
+        # Summing in float64 keeps float32 rounding from being mistaken for a bad row. A row
+        # holding both +inf and -inf sums to NaN; it is reported below, so no warning here.
+        with np.errstate(invalid="ignore"):
+            row_sums = block.sum(axis=1, dtype=np.float64)
         # A NaN or infinity anywhere in a row makes its sum non-finite, so one test on the
         # sums catches both bad values and bad normalisation without a full-size mask.
         bad = ~(np.abs(row_sums - 1.0) <= atol)

@@ -523,12 +523,10 @@ def _three_class_pass_kernel(probs, ratio, validate, atol, rows_per_log, block_r
 
 if numba is not None:
     # fastmath stays off: reassociating the sums would make results depend on vectorisation.
-    _generic_pass_kernel = numba.njit(parallel=True, cache=True, fastmath=False)(
-        _generic_pass_kernel
-    )
-    _three_class_pass_kernel = numba.njit(parallel=True, cache=True, fastmath=False)(
-        _three_class_pass_kernel
-    )
+    # nogil lets other Python threads (progress bars, memory samplers, servers) run meanwhile.
+    _kernel_options = {"parallel": True, "cache": True, "fastmath": False, "nogil": True}
+    _generic_pass_kernel = numba.njit(**_kernel_options)(_generic_pass_kernel)
+    _three_class_pass_kernel = numba.njit(**_kernel_options)(_three_class_pass_kernel)
 
 
 def _unpack_partial_sums(partial: np.ndarray, n_classes: int):
@@ -725,7 +723,7 @@ def mean_probability(probs, *, chunk_size: int = DEFAULT_CHUNK_ROWS) -> np.ndarr
     ValueError
         If a row is not a probability vector (the message names it) or there are no rows.
     """
-    source = _ProbabilitySource(probs, _checked_chunk_size(chunk_size), "numpy")
+    source = _ProbabilitySource(probs, _checked_chunk_size(chunk_size), _resolve_engine("auto"))
     statistics = _likelihood_pass(source, None, validate=True, atol=1e-3)
     return statistics.gradient_sums / statistics.n_rows
 
