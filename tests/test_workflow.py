@@ -91,6 +91,7 @@ def test_whole_bundled_dag_runs_end_to_end_on_the_mini_config(tmp_path):
     # The Sect. 4.1 priors sum to one for every model.
     pcp = pd.read_csv(results / "simulation" / "tables" / "pcp.csv")
     sums = pcp.groupby("model")["pcp"].sum()
+    assert "analytic posterior" in sums.index
     assert ((sums - 1).abs() < 1e-6).all()
     # Nothing half-written is left behind.
     assert not list(results.rglob("*.tmp"))

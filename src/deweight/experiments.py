@@ -675,10 +675,26 @@ def evaluate_simulation_sweep(
         )
         table["true_prior"] = true_prior[table["class"].to_numpy()]
         pcps.append(table)
+    # Reference: the same estimate from the analytic posterior (Eq. 2) on the same test set,
+    # which separates the test draw's own fluctuation from the models' errors.
+    reference = pcp_table(
+        true_probs,
+        {"model prior (Eq. 7)": true_prior},
+        class_names=class_names,
+        method=pcp_method,
+        tol=tol,
+        max_iter=max_iter,
+        extra={"model": "analytic posterior", "size": np.nan},
+        true_fractions=test_fractions,
+    )
+    reference["true_prior"] = true_prior[reference["class"].to_numpy()]
+    pcps.append(reference)
+    pcp = pd.concat(pcps, ignore_index=True)
+    pcp["size"] = pcp["size"].astype("Int64")
     return (
         pd.concat(overshoots, ignore_index=True),
         pd.concat(kls, ignore_index=True),
-        pd.concat(pcps, ignore_index=True),
+        pcp,
     )
 
 
