@@ -39,7 +39,6 @@ wildcard_constraints:
     variant="base|weighted|biased",
     task="sga|blazar",
     size=r"\d+",
-    fig=r"fig\d",
 
 
 def real_sizes(task):

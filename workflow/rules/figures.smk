@@ -77,58 +77,95 @@ rule fig7:
         "../scripts/plot_kl.py"
 
 
-rule fig4_fig5:
+rule fig4:
     input:
-        lambda wc: "results/{source}/catalogs/{task}.parquet".format(
-            source=wc.source, task={"fig4": "sga", "fig5": "blazar"}[wc.fig]
-        ),
+        "results/{source}/catalogs/sga.parquet",
     output:
-        pdf="results/{source}/figures/{fig}.pdf",
+        pdf="results/{source}/figures/fig4.pdf",
         png=report(
-            "results/{source}/figures/{fig}.png",
-            caption="../report/{fig}.rst",
+            "results/{source}/figures/fig4.png",
+            caption="../report/fig4.rst",
             category="2. Real data",
         ),
-        csv="results/{source}/figures/{fig}.csv",
+        csv="results/{source}/figures/fig4.csv",
     log:
-        "logs/{source}/{fig}.log",
-    wildcard_constraints:
-        fig="fig4|fig5",
+        "logs/{source}/fig4.log",
     conda:
         "../../envs/deweight.yaml"
     params:
         source_label=lambda wc: SOURCE_LABELS[wc.source],
     message:
-        "{wildcards.fig}: colour-colour densities per class ({wildcards.source} data)"
+        "Fig. 4: colour-colour density of the star/galaxy/AGN task ({wildcards.source} data)"
     script:
         "../scripts/plot_density.py"
 
 
-rule fig8_fig9:
+rule fig5:
     input:
-        lambda wc: "results/{source}/tables/overshoot_{task}.csv".format(
-            source=wc.source, task={"fig8": "sga", "fig9": "blazar"}[wc.fig]
-        ),
+        "results/{source}/catalogs/blazar.parquet",
     output:
-        pdf="results/{source}/figures/{fig}.pdf",
+        pdf="results/{source}/figures/fig5.pdf",
         png=report(
-            "results/{source}/figures/{fig}.png",
-            caption="../report/{fig}.rst",
+            "results/{source}/figures/fig5.png",
+            caption="../report/fig5.rst",
             category="2. Real data",
         ),
-        csv="results/{source}/figures/{fig}.csv",
+        csv="results/{source}/figures/fig5.csv",
     log:
-        "logs/{source}/{fig}.log",
-    wildcard_constraints:
-        fig="fig8|fig9",
+        "logs/{source}/fig5.log",
     conda:
         "../../envs/deweight.yaml"
     params:
         source_label=lambda wc: SOURCE_LABELS[wc.source],
-        class_names=lambda wc: TASK_CLASSES[wc.source][
-            {"fig8": "sga", "fig9": "blazar"}[wc.fig]
-        ],
     message:
-        "{wildcards.fig}: overshoot vs training-set size ({wildcards.source} data)"
+        "Fig. 5: colour-colour densities per class of the blazar task ({wildcards.source} data)"
+    script:
+        "../scripts/plot_density.py"
+
+
+rule fig8:
+    input:
+        "results/{source}/tables/overshoot_sga.csv",
+    output:
+        pdf="results/{source}/figures/fig8.pdf",
+        png=report(
+            "results/{source}/figures/fig8.png",
+            caption="../report/fig8.rst",
+            category="2. Real data",
+        ),
+        csv="results/{source}/figures/fig8.csv",
+    log:
+        "logs/{source}/fig8.log",
+    conda:
+        "../../envs/deweight.yaml"
+    params:
+        source_label=lambda wc: SOURCE_LABELS[wc.source],
+        class_names=lambda wc: TASK_CLASSES[wc.source]["sga"],
+    message:
+        "Fig. 8: overshoot vs training-set size, star/galaxy/AGN task ({wildcards.source} data)"
+    script:
+        "../scripts/plot_overshoot.py"
+
+
+rule fig9:
+    input:
+        "results/{source}/tables/overshoot_blazar.csv",
+    output:
+        pdf="results/{source}/figures/fig9.pdf",
+        png=report(
+            "results/{source}/figures/fig9.png",
+            caption="../report/fig9.rst",
+            category="2. Real data",
+        ),
+        csv="results/{source}/figures/fig9.csv",
+    log:
+        "logs/{source}/fig9.log",
+    conda:
+        "../../envs/deweight.yaml"
+    params:
+        source_label=lambda wc: SOURCE_LABELS[wc.source],
+        class_names=lambda wc: TASK_CLASSES[wc.source]["blazar"],
+    message:
+        "Fig. 9: overshoot vs training-set size, blazar task ({wildcards.source} data)"
     script:
         "../scripts/plot_overshoot.py"

@@ -16,7 +16,7 @@ PANELS = {
 def main(smk):
     frame, metadata = read_parquet_with_metadata(smk.input[0])
     frame["class_name"] = frame["class_name"].map(figures.display_class_name)
-    fig, source = smk.wildcards.fig, smk.wildcards.source
+    fig, source = smk.rule, smk.wildcards.source
     out = smk.output
     figures.plot_colour_density(
         frame,
