@@ -115,3 +115,33 @@ def test_parquet_metadata_and_predictions_round_trip(tmp_path):
     np.testing.assert_array_equal(pred.labels, [1, 0])
     assert pred.metadata["variant"] == "base"
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_clarke_pcp_table_streams_a_catalogue_and_recovers_its_prior(tmp_path):
+    """Sect. 4.4 on a small stand-in for the Clarke et al. (2020) catalogue.
+
+    Rows are exact posteriors under a flat model prior of a known mixture with prior
+    (0.45, 0.50, 0.05), so the flat-prior PCP must recover that prior within its error.
+    """
+    from deweight.experiments import CLARKE_PROBABILITY_COLUMNS, clarke_pcp_table
+
+    rng = np.random.default_rng(3)
+    true_prior = np.array([0.45, 0.50, 0.05])
+    n = 60_000
+    labels = rng.choice(3, size=n, p=true_prior)
+    means = np.array([[2.0, 0.0], [0.0, 2.0], [-1.5, -1.5]])
+    x = means[labels] + rng.normal(size=(n, 2))
+    log_like = -0.5 * ((x[:, None, :] - means[None]) ** 2).sum(-1)
+    flat_posterior = np.exp(log_like - log_like.max(1, keepdims=True))
+    flat_posterior /= flat_posterior.sum(1, keepdims=True)
+    frame = pd.DataFrame(flat_posterior.astype(np.float32), columns=CLARKE_PROBABILITY_COLUMNS)
+    frame.insert(0, "objid", np.arange(n))
+    path = tmp_path / "clarke2020.parquet"
+    frame.to_parquet(path)
+    table = clarke_pcp_table(path, method="newton")
+    flat = table[table["assumed_prior_name"] == "flat"].sort_values("class")
+    assert flat["converged"].all()
+    z = (flat["pcp"].to_numpy() - true_prior) / flat["stderr"].to_numpy()
+    assert np.all(np.abs(z) < 4), z
+    np.testing.assert_allclose(flat["mean_probability"], flat_posterior.mean(0), atol=1e-5)
+    assert set(table["assumed_prior_name"]) == {"flat", "training composition"}
