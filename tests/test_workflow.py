@@ -22,7 +22,10 @@ def run_snakemake(args, cwd=REPO, timeout=300):
 
 @pytest.mark.parametrize("source", ["bundled", "archive"])
 def test_dry_run_builds_the_whole_dag(source):
-    result = run_snakemake(["-n", "--quiet", "rules", "--config", f"data={{source: {source}}}"])
+    # --forceall: list every job even when results of an earlier run exist.
+    result = run_snakemake(
+        ["-n", "--forceall", "--quiet", "rules", "--config", f"data={{source: {source}}}"]
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     text = result.stdout + result.stderr
     for rule in ("train_simulation", "evaluate_simulation", "prepare_task", "fig8"):
