@@ -17,8 +17,19 @@ ARCHIVE = "resources/archive"
 # Human-readable names of what each data source is, used in titles and captions.
 SOURCE_LABELS = {
     "simulation": "Simulation (Lake & Tsai 2022, Sect. 3.2)",
-    "bundled": "SDSS DR14 optical sample + Roma-BZCAT 5 + 4LAC (bundled offline stand-in, not the paper's WISE data)",
-    "archive": "SDSS DR16 x AllWISE x 2MASS (archive data, as in the paper)",
+    (
+        "bundled",
+        "sga",
+    ): "SDSS DR14 optical sample (bundled offline stand-in, not the paper's WISE data)",
+    ("bundled", "blazar"): (
+        "SDSS DR14 optical sample + Roma-BZCAT 5 blazars: two samples "
+        "(bundled offline stand-in, not the paper's WISE data)"
+    ),
+    ("archive", "sga"): "SDSS DR16 x AllWISE x 2MASS (archive data, as in the paper)",
+    (
+        "archive",
+        "blazar",
+    ): "SDSS DR16 x AllWISE + Roma-BZCAT 5 + 4LAC (archive data, as in the paper)",
 }
 
 # Class names of the two real-data tasks, in label order.

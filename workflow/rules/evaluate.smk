@@ -75,7 +75,9 @@ rule combine_real_tables:
         clarke_columns=lookup(
             dpath="archive/clarke2020/probability_columns", within=config
         ),
-        source_label=lambda wc: SOURCE_LABELS[wc.source],
+        source_labels=lambda wc: {
+            task: SOURCE_LABELS[(wc.source, task)] for task in TASKS
+        },
     message:
         "Collecting the prediction-consistent priors (Sect. 4.4) and bias verdicts ({wildcards.source})"
     script:

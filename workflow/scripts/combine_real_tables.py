@@ -18,9 +18,10 @@ def main(smk):
             columns=smk.params.clarke_columns,
         )
         pcp = pd.concat([clarke, pcp], ignore_index=True)
-    pcp.insert(0, "data_source", smk.params.source_label)
+    labels = dict(smk.params.source_labels, clarke2020="Clarke et al. (2020) catalogue (archive)")
+    pcp.insert(0, "data_source", pcp["task"].map(labels))
     verdict = pd.concat([pd.read_csv(path) for path in smk.input.verdict], ignore_index=True)
-    verdict.insert(0, "data_source", smk.params.source_label)
+    verdict.insert(0, "data_source", verdict["task"].map(labels))
     write_csv_atomic(pcp, smk.output.pcp)
     write_csv_atomic(verdict, smk.output.verdict)
 
