@@ -1,6 +1,7 @@
 """Merge Roma-BZCAT 5 and 4LAC into one BL Lac / FSRQ catalogue (Sect. 3.4)."""
 
 import logging
+from pathlib import Path
 
 from deweight import catalog
 from deweight.experiments import run_logged, write_parquet_atomic
@@ -8,6 +9,8 @@ from deweight.experiments import run_logged, write_parquet_atomic
 
 def main(smk):
     prepare = smk.params.prepare
+    if smk.wildcards.source == "bundled":
+        catalog.verify_bundled(Path(smk.input.bzcat).parent)
     bzcat = catalog.read_bzcat(smk.input.bzcat)
     lac = catalog.read_4lac(smk.input.lac)
     merged = catalog.merge_blazar_catalogs(

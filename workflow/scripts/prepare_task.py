@@ -1,5 +1,7 @@
 """Cut, label and split one real-data task (Sects. 3.3-3.4) for the configured data source."""
 
+from pathlib import Path
+
 import pandas as pd
 
 from deweight import catalog
@@ -18,6 +20,9 @@ def main(smk):
     source, task = smk.wildcards.source, smk.wildcards.task
     config = dict(smk.params.prepare, split_seed=smk.params.seed)
     inputs = smk.input
+    if source == "bundled":
+        # A truncated or edited copy of the bundled survey files stops the run here.
+        catalog.verify_bundled(Path(inputs.sdss).parent)
     if source == "bundled" and task == "sga":
         table, cutflow = catalog.prepare_bundled_star_galaxy_qso(inputs.sdss, config)
     elif source == "bundled":
