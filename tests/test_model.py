@@ -284,7 +284,26 @@ def test_fit_predicts_probabilities_and_reports():
     assert report["best_restart"] in (0, 1) and len(report["final_loss"]) == 2
     assert report["threads"] == 1 and report["device"] == "cpu"
     assert report["wall_seconds"] > 0
-    np.testing.assert_allclose(classifier.prior_, np.bincount(y, minlength=3) / y.size)
+    # The fast recipe's prior is that of the rows it fitted (10 % are held out to stop early).
+    fit_counts = np.asarray(report["fit_class_counts"])
+    assert fit_counts.sum() == report["n_fit"] < y.size
+    np.testing.assert_allclose(classifier.prior_, fit_counts / fit_counts.sum(), rtol=1e-12)
+    np.testing.assert_allclose(classifier.prior_, np.bincount(y, minlength=3) / y.size, atol=0.01)
+
+
+def test_fast_prior_excludes_the_held_out_example_of_a_tiny_class():
+    """A class with two examples loses one to early stopping; the prior must say so."""
+    X, y = _simulated(600, seed=4)
+    rare = np.flatnonzero(y == 2)
+    keep = np.ones(y.size, bool)
+    keep[rare[2:]] = False
+    X, y = X[keep], y[keep]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        classifier = Classifier(**QUICK, max_steps=100).fit(X, y)
+    n_fit = classifier.fit_report_["n_fit"]
+    assert classifier.prior_[2] == pytest.approx(1 / n_fit)
+    assert classifier.prior_[2] < 2 / y.size
 
 
 def test_weighted_fit_prior_is_eq7():
@@ -293,8 +312,11 @@ def test_weighted_fit_prior_is_eq7():
     class_weights = y.size / counts  # w_i = 1 / P(i), Eq. 19
     with warnings.catch_warnings():  # a short fit is enough: the prior does not depend on it
         warnings.simplefilter("ignore", ConvergenceWarning)
-        classifier = Classifier(**QUICK, max_steps=200).fit(X, y, sample_weight=class_weights[y])
-    # Eq. 7 with w_i = 1/P(i): every class gets the same total weight.
+        classifier = Classifier(**QUICK, recipe="paper", max_steps=200).fit(
+            X, y, sample_weight=class_weights[y]
+        )
+    # Eq. 7 with w_i = 1/P(i): every class gets the same total weight (the paper recipe fits
+    # every row, so the weights' balance is exact).
     np.testing.assert_allclose(classifier.prior_, [1 / 3, 1 / 3, 1 / 3], rtol=1e-12)
     np.testing.assert_allclose(
         classifier.prior_, weighted_prior(counts / y.size, class_weights), rtol=1e-12

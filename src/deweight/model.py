@@ -601,7 +601,8 @@ class Classifier:
     ----------
     prior_ : ndarray of shape (n_classes,)
         Effective class prior of the training set (Eq. 7: weighted class totals over the total
-        weight), i.e. the prior built into the fitted probabilities.
+        weight), i.e. the prior built into the fitted probabilities. With the ``fast`` recipe it
+        is that of the rows fitted, without the rows held out for early stopping.
     n_classes_ : int
     n_features_ : int
     n_parameters_ : int
@@ -864,6 +865,12 @@ class Classifier:
                 f"the fast recipe holds out {_FAST_VALIDATION_FRACTION:.0%} of each class for "
                 f"early stopping, but the {labels.size} examples leave nothing to hold out"
             )
+        # The network learns only from the fitting rows, so their (weighted) class balance is
+        # the prior its probabilities carry (Eq. 7). Holding out even one example of a class
+        # with a handful changes it, and Eq. 12 must divide by the prior actually learnt.
+        self.prior_ = effective_prior(
+            labels[fit_rows], weights.detach().cpu().numpy()[fit_rows], self.n_classes_
+        )
         labels_t = torch.as_tensor(labels, device=device)
         fit_index = torch.as_tensor(fit_rows, device=device)
         validation_features = features[torch.as_tensor(validation_rows, device=device)]
@@ -988,6 +995,7 @@ class Classifier:
             "converged": [stopped_early if r == winner else None for r in range(n_restarts)],
             "batch_size": batch_size,
             "n_fit": int(n_fit),
+            "fit_class_counts": np.bincount(labels[fit_rows], minlength=self.n_classes_).tolist(),
             "n_validation": int(validation_rows.size),
             "learning_rate_cuts": cuts,
         }
