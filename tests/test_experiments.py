@@ -33,13 +33,30 @@ def test_inverse_prior_weights_refuse_an_empty_class():
         inverse_prior_weights(np.array([0, 1, 1, 0]), 3)
 
 
-def test_nested_subsets_are_nested_and_reproducible():
-    small, large = nested_subset(1000, 100, seed=5), nested_subset(1000, 400, seed=5)
-    assert len(small) == 100 and len(large) == 400
-    assert set(small) <= set(large)
-    np.testing.assert_array_equal(small, nested_subset(1000, 100, seed=5))
-    assert not np.array_equal(small, nested_subset(1000, 100, seed=6))
-    assert len(nested_subset(50, 100, seed=5)) == 50
+def test_nested_subsets_are_stratified_nested_and_reproducible():
+    # Table 4's classes: galaxy, star, AGN, BL Lac, FSRQ (train + dev).
+    counts = [304_862, 3_516, 127_017, 224, 418]
+    labels = np.repeat(np.arange(5), counts)
+    sizes = [316, 1000, 3162, 10_000, 31_623, 100_000, 316_228]
+    subsets = [nested_subset(labels, size, seed=5) for size in sizes]
+    for size, subset in zip(sizes, subsets, strict=True):
+        assert len(subset) == size == len(np.unique(subset))
+        in_subset = np.bincount(labels[subset], minlength=5)
+        assert in_subset.min() >= 3  # every class present, even at 316 rows
+        # shares follow the whole set's, within the minimum and rounding
+        expected = np.maximum(np.floor(size * np.array(counts) / sum(counts)), 3)
+        assert np.all(np.abs(in_subset[1:] - expected[1:]) <= 1)
+    for small, large in zip(subsets, subsets[1:], strict=False):
+        assert set(small) <= set(large)
+    np.testing.assert_array_equal(subsets[0], nested_subset(labels, 316, seed=5))
+    assert not np.array_equal(subsets[0], nested_subset(labels, 316, seed=6))
+    np.testing.assert_array_equal(nested_subset(labels, 10**7, seed=5), np.arange(labels.size))
+
+
+def test_nested_subset_refuses_a_size_too_small_for_every_class():
+    labels = np.repeat(np.arange(5), [100, 100, 100, 5, 5])
+    with pytest.raises(ValueError, match="cannot hold 3 examples"):
+        nested_subset(labels, 12, seed=0)
 
 
 def _predictions(probs, prior, fractions, labels):
@@ -64,7 +81,9 @@ def test_corrections_recover_the_posterior_under_the_true_prior():
     biased = _predictions(posterior(flat), flat, flat, [0, 0, 1])
     base = _predictions(posterior(true_prior), true_prior, true_prior, [0, 0, 1])
     cases = corrected_cases(
-        {"base": base, "weighted": weighted, "biased": biased}, debias_prior=true_prior
+        {"base": base, "weighted": weighted, "biased": biased},
+        debias_prior=true_prior,
+        weighted_correction="dewatered",
     )
     np.testing.assert_allclose(cases["dewatered"], posterior(true_prior))
     np.testing.assert_allclose(cases["debiased"], posterior(true_prior))
@@ -100,6 +119,31 @@ def test_bias_verdict_distinguishes_the_three_cases():
     table = bias_verdict([0.5, 0.5], [0.5, 0.5], [0.01, 0.01], [0.5, 4.0], z_threshold=3.0)
     assert list(table["verdict"]) == ["no significant bias", "probabilities inaccurate"]
     np.testing.assert_allclose(table["prior_difference_sigma"], 0.0)
+
+
+def test_bias_verdict_counts_an_infinite_overshoot_and_flags_the_boundary():
+    # A missed metric whose predicted variance is zero has z = inf: the strongest evidence.
+    table = bias_verdict([0.5, 0.5], [0.5, 0.5], [0.01, 0.01], [np.inf, np.nan])
+    assert list(table["verdict"]) == ["probabilities inaccurate", "no significant bias"]
+    table = bias_verdict([0.9, 0.1], [1.0, 1e-9], [0.02, 0.02], [0.0, 0.0])
+    assert list(table["pcp_on_boundary"]) == [False, True]
+
+
+def test_bias_verdict_includes_the_model_priors_own_sampling_error():
+    # 0.10 vs 0.13 is 3 sigma of the PCP alone (0.01) but not once a 100-row training
+    # fraction's own error, sqrt(0.1 * 0.9 / 100) = 0.03, is added.
+    alone = bias_verdict([0.9, 0.1], [0.87, 0.13], [0.01, 0.01], [0, 0], z_threshold=2.0)
+    both = bias_verdict(
+        [0.9, 0.1],
+        [0.87, 0.13],
+        [0.01, 0.01],
+        [0, 0],
+        z_threshold=2.0,
+        model_prior_variance=[0.9 * 0.1 / 100, 0.9 * 0.1 / 100],
+    )
+    assert list(alone["verdict"]) == ["prior mismatch"] * 2
+    assert list(both["verdict"]) == ["no significant bias"] * 2
+    np.testing.assert_allclose(both["prior_difference_sigma"].abs(), 0.03 / np.sqrt(0.001))
 
 
 def test_parquet_metadata_and_predictions_round_trip(tmp_path):

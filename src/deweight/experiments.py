@@ -240,7 +240,11 @@ def read_predictions(path) -> Predictions:
 
 
 def corrected_cases(
-    predictions: Mapping[str, Predictions], *, target_prior=None, debias_prior=None
+    predictions: Mapping[str, Predictions],
+    *,
+    target_prior=None,
+    debias_prior=None,
+    weighted_correction: str = "deweighted",
 ) -> dict[str, np.ndarray]:
     """Add the post-hoc corrections of Eq. 12 to the trained models' probabilities.
 
@@ -258,20 +262,22 @@ def corrected_cases(
         Overrides the training fractions as the new prior for the weighted model.
     debias_prior : array_like of shape (C,), optional
         New prior for the biased model; required when ``biased`` is present.
+    weighted_correction : str, default "deweighted"
+        Name of the corrected weighted model: the paper says "dewatered" in Sect. 4.1 (Figs.
+        6-7) and "deweighted" for the real data (Figs. 8-9).
 
     Returns
     -------
     dict of case -> ndarray of shape (n, C)
-        The trained cases unchanged plus the corrected ones; the weighted correction is
-        called ``dewatered`` when a biased model is present (the simulation's five cases) and
-        ``deweighted`` otherwise (Figs. 8-9).
+        The trained cases unchanged plus the corrected ones.
     """
     cases = {variant: p.probs for variant, p in predictions.items()}
     if "weighted" in predictions:
         weighted = predictions["weighted"]
         new = weighted.metadata["training_fractions"] if target_prior is None else target_prior
-        name = "dewatered" if "biased" in predictions else "deweighted"
-        cases[name] = replace_prior(weighted.probs, weighted.metadata["model_prior"], new)
+        cases[weighted_correction] = replace_prior(
+            weighted.probs, weighted.metadata["model_prior"], new
+        )
     if "biased" in predictions:
         if debias_prior is None:
             raise ValueError("debias_prior is needed to correct the biased model")
@@ -347,6 +353,7 @@ def pcp_table(
     max_iter: int = 10_000,
     extra: Mapping | None = None,
     true_fractions=None,
+    model_prior_name: str | None = None,
 ) -> pd.DataFrame:
     """Prediction-consistent priors (Eq. 14) of one probability table under several model priors.
 
@@ -363,13 +370,17 @@ def pcp_table(
         Constant columns to add (e.g. task, model, data source).
     true_fractions : array_like of shape (C,), optional
         Known class fractions of the set, for comparison.
+    model_prior_name : str, optional
+        Which of ``assumed_priors`` the model really was trained with, when known. Eq. 14
+        is only meaningful under that one; the others show what a wrong assumption does.
 
     Returns
     -------
     pandas.DataFrame
         One row per assumed prior and class: assumed_prior_name, class, class_name,
-        assumed_prior, mean_probability, pcp, stderr, true_fraction, iterations, converged,
-        seconds, method.
+        assumed_prior, is_model_prior, mean_probability, pcp, stderr, on_boundary (a PCP
+        within 10^-3 standard errors of zero, where the standard error is only indicative),
+        true_fraction, iterations, converged, seconds, method.
     """
     rows = []
     for name, prior in assumed_priors.items():
@@ -383,9 +394,11 @@ def pcp_table(
                 **{"class": cls},
                 class_name=cls_name,
                 assumed_prior=float(result.model_prior[cls]),
+                is_model_prior=(None if model_prior_name is None else name == model_prior_name),
                 mean_probability=float(result.mean_probability[cls]),
                 pcp=float(result.prior[cls]),
                 stderr=float(result.stderr[cls]),
+                on_boundary=bool(result.prior[cls] < 1e-3 * result.stderr[cls]),
                 true_fraction=(
                     float(true_fractions[cls]) if true_fractions is not None else np.nan
                 ),
@@ -408,17 +421,19 @@ def bias_verdict(
     max_abs_overshoot_z,
     *,
     z_threshold: float = 3.0,
+    model_prior_variance=None,
 ) -> pd.DataFrame:
     """Say, class by class, whether a model's training composition has biased it.
 
-    Two tests from Sect. 2 of Lake & Tsai (2022):
+    Two tests from Sect. 2 of Lake & Tsai (2022), both reported:
 
     1. the model's prior P_M(i) (Eq. 7) against the prediction-consistent prior of unlabelled
        data (Eq. 14): a difference of more than ``z_threshold`` standard errors is a
        **prior mismatch**, which Eq. 12 can correct;
     2. the overshoot of completeness, reliability and F1 on labelled data (Eqs. 9-11): an
        overshoot of more than ``z_threshold`` sigma with no prior mismatch means the
-       **probabilities are inaccurate** in a way no prior replacement fixes.
+       **probabilities are inaccurate** in a way no prior replacement fixes. An infinite z
+       (a predicted metric with zero variance that is missed) counts as significant.
 
     Otherwise: **no significant bias**.
 
@@ -428,24 +443,34 @@ def bias_verdict(
     max_abs_overshoot_z : array_like of shape (C,)
         Largest |z| of the overshoot over the three metrics, per class.
     z_threshold : float
+    model_prior_variance : array_like of shape (C,), optional
+        Variance of the model prior itself when it is an estimate, e.g. the class fractions of
+        a training set of N rows, P(1-P)/N; zero (a prior fixed by construction) if omitted.
 
     Returns
     -------
     pandas.DataFrame
-        Columns class, model_prior, pcp, pcp_stderr, prior_difference_sigma,
-        max_abs_overshoot_z, verdict, z_threshold.
+        Columns class, model_prior, pcp, pcp_stderr, pcp_on_boundary, prior_difference_sigma,
+        max_abs_overshoot_z, verdict, z_threshold. ``pcp_on_boundary`` marks a PCP within
+        10^-3 standard errors of zero, where the normal approximation behind its standard
+        error does not hold and the difference in sigma is only indicative.
     """
     model_prior = np.asarray(model_prior, dtype=np.float64)
     pcp = np.asarray(pcp, dtype=np.float64)
     stderr = np.asarray(pcp_stderr, dtype=np.float64)
-    max_z = np.asarray(max_abs_overshoot_z, dtype=np.float64)
+    max_z = np.abs(np.asarray(max_abs_overshoot_z, dtype=np.float64))
+    prior_variance = (
+        np.zeros_like(model_prior)
+        if model_prior_variance is None
+        else np.asarray(model_prior_variance, dtype=np.float64)
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
-        difference = (model_prior - pcp) / stderr
+        difference = (model_prior - pcp) / np.sqrt(stderr**2 + prior_variance)
     verdicts = []
     for diff, z in zip(difference, max_z, strict=True):
-        if np.isfinite(diff) and abs(diff) > z_threshold:
+        if not np.isnan(diff) and abs(diff) > z_threshold:
             verdicts.append(VERDICTS[1])
-        elif np.isfinite(z) and z > z_threshold:
+        elif not np.isnan(z) and z > z_threshold:
             verdicts.append(VERDICTS[2])
         else:
             verdicts.append(VERDICTS[0])
@@ -455,6 +480,7 @@ def bias_verdict(
             "model_prior": model_prior,
             "pcp": pcp,
             "pcp_stderr": stderr,
+            "pcp_on_boundary": pcp < 1e-3 * stderr,
             "prior_difference_sigma": difference,
             "max_abs_overshoot_z": max_z,
             "verdict": verdicts,
@@ -529,14 +555,67 @@ def load_training_table(path, *, role: str) -> tuple[np.ndarray, np.ndarray, dic
     return X, y, metadata
 
 
-def nested_subset(n_rows: int, size: int, seed: int) -> np.ndarray:
-    """Indices of a random subset of ``size`` rows; subsets for one seed are nested.
+def nested_subset(labels, size: int, seed: int, *, min_per_class: int = 3) -> np.ndarray:
+    """Indices of a class-stratified random subset of ``size`` rows, nested across sizes.
 
-    The first ``size`` entries of one seeded permutation, so a smaller training set is always
-    contained in a larger one, as in the paper's sweeps. A size above ``n_rows`` gives all rows.
+    Every class keeps its share of the whole set, ``floor(size * n_c / n)``, but at least
+    ``min_per_class`` examples (or all it has): a plain random subset of 10^3 rows of Table 4's
+    data would miss the BL Lacs (0.02 %) most of the time, and neither a weighted fit
+    (w = 1/P(i), Eq. 19) nor a cross-entropy can learn a class it never sees. The most abundant
+    class takes the remainder. Within each class the rows are the first ones of one seeded
+    permutation, and the per-class counts never decrease with ``size`` for the half-dex steps
+    of the sweeps, so a smaller training set is contained in a larger one, as in the paper.
+
+    Parameters
+    ----------
+    labels : array_like of shape (n,)
+        Class of every row available for training.
+    size : int
+        Rows wanted; a size at or above ``n`` gives all rows.
+    seed : int
+    min_per_class : int, default 3
+
+    Returns
+    -------
+    ndarray of int
+        Sorted row indices.
+
+    Raises
+    ------
+    ValueError
+        If ``size`` is too small to hold ``min_per_class`` examples of every class.
     """
-    order = np.random.default_rng([seed, 7]).permutation(n_rows)
-    return np.sort(order[: min(size, n_rows)])
+    labels = np.asarray(labels)
+    n_rows = labels.size
+    if size >= n_rows:
+        return np.arange(n_rows)
+    n_classes = int(labels.max()) + 1
+    available = np.bincount(labels, minlength=n_classes)
+    present = available > 0
+    wanted = np.floor(size * available / n_rows).astype(np.int64)
+    wanted = np.where(present, np.maximum(wanted, np.minimum(min_per_class, available)), 0)
+    largest = int(np.argmax(available))
+    others = wanted.sum() - wanted[largest]
+    if others >= size:
+        raise ValueError(
+            f"a training set of {size} rows cannot hold {min_per_class} examples of each of "
+            f"the {int(present.sum())} classes; use a larger size"
+        )
+    wanted[largest] = size - others
+    # Near the full size the largest class can run out; hand its excess to the others.
+    excess = max(0, int(wanted[largest] - available[largest]))
+    wanted[largest] -= excess
+    for cls in np.argsort(-available):
+        room = int(available[cls] - wanted[cls])
+        take = min(room, excess)
+        wanted[cls] += take
+        excess -= take
+    rng = np.random.default_rng([seed, 7])
+    chosen = []
+    for cls in range(n_classes):
+        rows = np.flatnonzero(labels == cls)
+        chosen.append(rows[rng.permutation(rows.size)[: wanted[cls]]])
+    return np.sort(np.concatenate(chosen))
 
 
 def train_sweep_member(
@@ -556,7 +635,7 @@ def train_sweep_member(
     X_test, y_test, _ = load_training_table(test_path, role="test")
     class_names = metadata.get("class_names") or [str(i) for i in range(int(y_all.max()) + 1)]
     n_classes = len(class_names)
-    subset = nested_subset(len(y_all), size, seed)
+    subset = nested_subset(y_all, size, seed)
     X, y = X_all[subset], y_all[subset]
     if len(y) < size:
         log.warning("asked for %d training rows, only %d exist: using all of them", size, len(y))
@@ -605,6 +684,10 @@ def _group_by_size(prediction_paths: Mapping[tuple[str, int], str]):
     by_size: dict[int, dict[str, Predictions]] = {}
     for (variant, _requested), path in sorted(prediction_paths.items(), key=lambda kv: kv[0][1]):
         pred = read_predictions(path)
+        if pred.metadata.get("variant", variant) != variant:
+            raise ValueError(
+                f"{path} holds the {pred.metadata['variant']!r} model, expected {variant!r}"
+            )
         size = int(pred.metadata["size_used"])
         # Two requested sizes above the rows available train on the same set; keep one.
         by_size.setdefault(size, {})[variant] = pred
@@ -652,7 +735,9 @@ def evaluate_simulation_sweep(
     overshoots, kls = [], []
     by_size = _group_by_size(prediction_paths)
     for size, predictions in by_size.items():
-        cases = corrected_cases(predictions, debias_prior=true_prior)
+        cases = corrected_cases(
+            predictions, debias_prior=true_prior, weighted_correction="dewatered"
+        )
         cases = {case: cases[case] for case in SIMULATION_CASES if case in cases}
         overshoots.append(overshoot_by_case(cases, y_test, size=size, seed=seed))
         kls.append(kl_by_class(cases, true_probs, y_test, size=size))
@@ -761,6 +846,7 @@ def evaluate_real_sweep(
                 max_iter=max_iter,
                 extra={"task": task, "model": variant, "size": largest},
                 true_fractions=test_fractions,
+                model_prior_name="training composition" if variant == "base" else "flat",
             )
         )
 
@@ -790,7 +876,18 @@ def evaluate_real_sweep(
             .reindex(range(n_classes))
             .to_numpy()
         )
-        table = bias_verdict(prior, result.prior, result.stderr, z, z_threshold=z_threshold)
+        # A training set's class fractions are themselves estimates (base, deweighted); the
+        # flat prior of the weighted model is fixed by construction.
+        size_used = predictions["weighted" if case != "base" else "base"].metadata["size_used"]
+        prior_variance = None if case == "weighted" else prior * (1 - prior) / size_used
+        table = bias_verdict(
+            prior,
+            result.prior,
+            result.stderr,
+            z,
+            z_threshold=z_threshold,
+            model_prior_variance=prior_variance,
+        )
         table.insert(0, "class_name", class_names)
         table.insert(0, "size", largest)
         table.insert(0, "model", case)
