@@ -52,9 +52,9 @@ wildcard_constraints:
     size=r"\d+",
 
 
-def real_sizes(task):
-    """Training-set sizes of the real-data sweep for one task."""
-    return lookup(dpath=f"realdata/sizes/{task}", within=config)
+def real_sizes(source, task):
+    """Training-set sizes of the real-data sweep for one data source and task."""
+    return lookup(dpath=f"realdata/sizes/{source}/{task}", within=config)
 
 
 def figure_files(directory, name):
@@ -87,7 +87,10 @@ def all_outputs():
 
 
 def model_params(section, task=None):
-    """Keyword arguments of deweight.model.Classifier from the config."""
+    """Keyword arguments of deweight.model.Classifier from the config.
+
+    The device is left out: where a model trains must not make Snakemake retrain it.
+    """
     model = config[section]["model"] if task is None else config[section]["model"][task]
     return dict(
         hidden=list(model["hidden"]),
@@ -95,7 +98,6 @@ def model_params(section, task=None):
         recipe=model["recipe"],
         restarts=model["restarts"],
         max_steps=model["max_steps"],
-        device=config["device"],
     )
 
 
@@ -141,7 +143,7 @@ def simulation_training_set(wildcards):
 def clarke_pcp_input(wildcards):
     """The Clarke et al. (2020) catalogue exists only in archive mode."""
     if wildcards.source == "archive":
-        return {"clarke": "resources/archive/clarke2020.parquet"}
+        return {"clarke": "results/archive/tables/pcp_clarke2020.csv"}
     return {}
 
 
@@ -155,3 +157,8 @@ def figure_outputs(directory, name, caption, category):
         ),
         "csv": f"{directory}/{name}.csv",
     }
+
+
+def pcp_solver(wildcards=None):
+    """How prediction-consistent priors are solved (Eq. 14), without unrelated settings."""
+    return {key: config["pcp"][key] for key in ("method", "tol", "max_iter")}

@@ -22,7 +22,7 @@ rule evaluate_simulation:
         variants=SIM_VARIANTS,
         sizes=SIM_SIZES,
         seed=config["seed"],
-        pcp=config["pcp"],
+        pcp=pcp_solver(),
     message:
         "Evaluating the simulation sweep: overshoot, KL divergence and the Sect. 4.1 priors"
     script:
@@ -36,7 +36,7 @@ rule evaluate_real:
             source=wc.source,
             task=wc.task,
             variant=REAL_VARIANTS,
-            size=real_sizes(wc.task),
+            size=real_sizes(wc.source, wc.task),
         ),
     output:
         overshoot="results/{source}/tables/overshoot_{task}.csv",
@@ -48,14 +48,35 @@ rule evaluate_real:
         "../../envs/deweight.yaml"
     params:
         variants=REAL_VARIANTS,
-        sizes=lambda wc: real_sizes(wc.task),
+        sizes=lambda wc: real_sizes(wc.source, wc.task),
         seed=config["seed"],
-        pcp=config["pcp"],
+        pcp=pcp_solver(),
         z_threshold=config["verdict"]["z_threshold"],
     message:
         "Evaluating the {wildcards.task} sweep on {wildcards.source} data"
     script:
         "../scripts/evaluate_real.py"
+
+
+rule pcp_clarke2020:
+    input:
+        "resources/archive/clarke2020.parquet",
+    output:
+        "results/archive/tables/pcp_clarke2020.csv",
+    log:
+        "logs/archive/pcp_clarke2020.log",
+    conda:
+        "../../envs/deweight.yaml"
+    resources:
+        mem_mb=4000,
+    params:
+        pcp=pcp_solver(),
+        training_prior=config["pcp"]["clarke_training_prior"],
+        columns=lookup(dpath="archive/clarke2020/probability_columns", within=config),
+    message:
+        "Sect. 4.4: prediction-consistent priors of the 111-million-row Clarke et al. (2020) catalogue"
+    script:
+        "../scripts/pcp_clarke2020.py"
 
 
 rule combine_real_tables:
@@ -71,10 +92,6 @@ rule combine_real_tables:
     conda:
         "../../envs/deweight.yaml"
     params:
-        pcp=config["pcp"],
-        clarke_columns=lookup(
-            dpath="archive/clarke2020/probability_columns", within=config
-        ),
         source_labels=lambda wc: {
             task: SOURCE_LABELS[(wc.source, task)] for task in TASKS
         },

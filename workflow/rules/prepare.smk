@@ -12,7 +12,10 @@ rule blazar_catalog:
     conda:
         "../../envs/deweight.yaml"
     params:
-        prepare=config["prepare"],
+        prepare=lambda wc: {
+            key: config["prepare"][key]
+            for key in ("blazar_merge_radius_arcsec", "drop_4lac", "lac_release")
+        },
     message:
         "Merging Roma-BZCAT 5 and 4LAC into one blazar catalogue ({wildcards.source} data)"
     script:

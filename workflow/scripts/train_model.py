@@ -11,7 +11,7 @@ def main(smk):
         predictions_path=smk.output.predictions,
         variant=smk.wildcards.variant,
         size=int(smk.wildcards.size),
-        model_params=smk.params.model,
+        model_params=dict(smk.params.model, device=smk.config["device"]),
         seed=smk.params.seed,
         threads=smk.threads,
     )
