@@ -2,6 +2,7 @@
 
 import warnings
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -106,7 +107,17 @@ def lac_file(release):
     return f"{BUNDLED}/4lac_{release}_highlat.fits"
 
 
+def require_archive_mode(wildcards):
+    """Archive results need the acquisition rules, which exist only in archive mode."""
+    if wildcards.source == "archive" and SOURCE != "archive":
+        raise WorkflowError(
+            "results/archive/... are made from the archives: run with "
+            "--config data='{source: archive}' (needs network access)"
+        )
+
+
 def blazar_catalog_inputs(wildcards):
+    require_archive_mode(wildcards)
     if wildcards.source == "bundled":
         return {
             "bzcat": f"{BUNDLED}/bzcat5_with_photometry.csv",
@@ -116,6 +127,7 @@ def blazar_catalog_inputs(wildcards):
 
 
 def task_inputs(wildcards):
+    require_archive_mode(wildcards)
     if wildcards.source == "bundled":
         inputs = {"sdss": f"{BUNDLED}/sdss_dr14_specphoto_sample_10k.csv"}
         if wildcards.task == "blazar":
