@@ -44,6 +44,20 @@ __all__ = [
 DEFAULT_CHUNK_ROWS = 1_048_576
 
 
+def _check_weights(values, shape: tuple, name: str, other: str) -> np.ndarray:
+    """Weights as float64, of the given shape, finite and non-negative; else a ValueError."""
+    weights = np.asarray(values, dtype=np.float64)
+    if weights.shape != shape:
+        raise ValueError(f"{name} has shape {weights.shape} but {other} has shape {shape}")
+    bad = np.flatnonzero(~(np.isfinite(weights) & (weights >= 0)))
+    if bad.size:
+        index = int(bad[0])
+        raise ValueError(
+            f"{name}[{index}] is {weights[index].item()!r}; weights must be finite and >= 0"
+        )
+    return weights
+
+
 def effective_prior(labels, sample_weight=None, n_classes: int | None = None) -> np.ndarray:
     """Compute the class prior a (weighted) training set implies.
 
@@ -81,17 +95,7 @@ def effective_prior(labels, sample_weight=None, n_classes: int | None = None) ->
     if sample_weight is None:
         weights = np.ones(labels.shape[0])
     else:
-        weights = np.asarray(sample_weight, dtype=np.float64)
-        if weights.shape != labels.shape:
-            raise ValueError(
-                f"sample_weight has shape {weights.shape}, labels has shape {labels.shape}"
-            )
-        bad = np.flatnonzero(~(np.isfinite(weights) & (weights >= 0)))
-        if bad.size:
-            index = int(bad[0])
-            raise ValueError(
-                f"sample_weight[{index}] is {weights[index].item()!r}; weights must be finite and >= 0"
-            )
+        weights = _check_weights(sample_weight, labels.shape, "sample_weight", "labels")
     class_totals = np.bincount(labels, weights=weights, minlength=n_classes)
     total = class_totals.sum()
     if total <= 0:
@@ -128,17 +132,7 @@ def weighted_prior(prior, class_weights) -> np.ndarray:
         negative or non-finite entry, or every class ends up with zero weighted mass.
     """
     prior = check_prior(prior, allow_zero=True)
-    weights = np.asarray(class_weights, dtype=np.float64)
-    if weights.shape != prior.shape:
-        raise ValueError(
-            f"class_weights has shape {weights.shape} but prior has shape {prior.shape}"
-        )
-    bad = np.flatnonzero(~(np.isfinite(weights) & (weights >= 0)))
-    if bad.size:
-        index = int(bad[0])
-        raise ValueError(
-            f"class_weights[{index}] is {weights[index].item()!r}; weights must be finite and >= 0"
-        )
+    weights = _check_weights(class_weights, prior.shape, "class_weights", "prior")
     weighted = weights * prior
     total = weighted.sum()
     if total <= 0:
