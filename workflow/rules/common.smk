@@ -1,7 +1,5 @@
 # Shared configuration, validation and helpers for every rule file.
 
-import warnings
-
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
@@ -15,22 +13,21 @@ TASKS = ["sga", "blazar"]
 BUNDLED = "resources/bundled"
 ARCHIVE = "resources/archive"
 
-# Human-readable names of what each data source is, used in titles and captions.
+# Human-readable names of the data behind each output, used in titles, captions and the
+# data_source column of the tables.
+SIMULATION_LABEL = "Simulation (Lake & Tsai 2022, Sect. 3.2)"
 SOURCE_LABELS = {
-    "simulation": "Simulation (Lake & Tsai 2022, Sect. 3.2)",
-    (
-        "bundled",
-        "sga",
-    ): "SDSS DR14 optical sample (bundled offline stand-in, not the paper's WISE data)",
-    ("bundled", "blazar"): (
-        "SDSS DR14 optical sample + Roma-BZCAT 5 blazars: two samples "
-        "(bundled offline stand-in, not the paper's WISE data)"
-    ),
-    ("archive", "sga"): "SDSS DR16 x AllWISE x 2MASS (archive data, as in the paper)",
-    (
-        "archive",
-        "blazar",
-    ): "SDSS DR16 x AllWISE + Roma-BZCAT 5 + 4LAC (archive data, as in the paper)",
+    "bundled": {
+        "sga": "SDSS DR14 optical sample (bundled offline stand-in, not the paper's WISE data)",
+        "blazar": (
+            "SDSS DR14 optical sample + Roma-BZCAT 5 blazars: two samples "
+            "(bundled offline stand-in, not the paper's WISE data)"
+        ),
+    },
+    "archive": {
+        "sga": "SDSS DR16 x AllWISE x 2MASS (archive data, as in the paper)",
+        "blazar": "SDSS DR16 x AllWISE + Roma-BZCAT 5 + 4LAC (archive data, as in the paper)",
+    },
 }
 
 # Class names of the two real-data tasks, in label order.

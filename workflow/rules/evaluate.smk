@@ -92,9 +92,7 @@ rule combine_real_tables:
     conda:
         "../../envs/deweight.yaml"
     params:
-        source_labels=lambda wc: {
-            task: SOURCE_LABELS[(wc.source, task)] for task in TASKS
-        },
+        source_labels=lambda wc: SOURCE_LABELS[wc.source],
     message:
         "Collecting the prediction-consistent priors (Sect. 4.4) and bias verdicts ({wildcards.source})"
     script:

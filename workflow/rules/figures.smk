@@ -51,7 +51,7 @@ rule fig6:
     conda:
         "../../envs/deweight.yaml"
     params:
-        source_label=SOURCE_LABELS["simulation"],
+        source_label=SIMULATION_LABEL,
         class_names=["class 0", "class 1", "class 2"],
     message:
         "Fig. 6: overshoot of completeness, reliability and F1 vs training-set size (simulation)"
@@ -69,7 +69,7 @@ rule fig7:
     conda:
         "../../envs/deweight.yaml"
     params:
-        source_label=SOURCE_LABELS["simulation"],
+        source_label=SIMULATION_LABEL,
         class_names=["class 0", "class 1", "class 2"],
     message:
         "Fig. 7: mean KL divergence to the true posterior vs training-set size"
@@ -93,7 +93,7 @@ rule fig4:
     conda:
         "../../envs/deweight.yaml"
     params:
-        source_label=lambda wc: SOURCE_LABELS[(wc.source, "sga")],
+        source_label=lambda wc: SOURCE_LABELS[wc.source]["sga"],
     message:
         "Fig. 4: colour-colour density of the star/galaxy/AGN task ({wildcards.source} data)"
     script:
@@ -116,7 +116,7 @@ rule fig5:
     conda:
         "../../envs/deweight.yaml"
     params:
-        source_label=lambda wc: SOURCE_LABELS[(wc.source, "blazar")],
+        source_label=lambda wc: SOURCE_LABELS[wc.source]["blazar"],
     message:
         "Fig. 5: colour-colour densities per class of the blazar task ({wildcards.source} data)"
     script:
@@ -139,7 +139,7 @@ rule fig8:
     conda:
         "../../envs/deweight.yaml"
     params:
-        source_label=lambda wc: SOURCE_LABELS[(wc.source, "sga")],
+        source_label=lambda wc: SOURCE_LABELS[wc.source]["sga"],
         class_names=lambda wc: TASK_CLASSES[wc.source]["sga"],
     message:
         "Fig. 8: overshoot vs training-set size, star/galaxy/AGN task ({wildcards.source} data)"
@@ -163,7 +163,7 @@ rule fig9:
     conda:
         "../../envs/deweight.yaml"
     params:
-        source_label=lambda wc: SOURCE_LABELS[(wc.source, "blazar")],
+        source_label=lambda wc: SOURCE_LABELS[wc.source]["blazar"],
         class_names=lambda wc: TASK_CLASSES[wc.source]["blazar"],
     message:
         "Fig. 9: overshoot vs training-set size, blazar task ({wildcards.source} data)"
