@@ -12,6 +12,7 @@ from pathlib import Path
 import astropy.units as u
 import numpy as np
 import pandas as pd
+import pyarrow.parquet
 import pytest
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
@@ -832,7 +833,7 @@ def test_parquet_write_is_all_or_nothing(tmp_path, monkeypatch):
         Path(where).write_bytes(b"half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(catalog.io.pq, "write_table", failing_write)
+    monkeypatch.setattr(pyarrow.parquet, "write_table", failing_write)
     with pytest.raises(OSError, match="disk full"):
         write_parquet_atomic(pd.DataFrame({"ra": [9.0]}), path, metadata)
     assert path.read_bytes() == before

@@ -8,12 +8,27 @@ over the destination, which is atomic on POSIX file systems.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
-__all__ = ["atomic_path"]
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+__all__ = [
+    "METADATA_KEY",
+    "atomic_path",
+    "read_parquet_with_metadata",
+    "write_csv_atomic",
+    "write_parquet_atomic",
+]
+
+#: Key of the JSON document deweight stores in a Parquet file's schema metadata.
+METADATA_KEY = b"deweight"
 
 
 @contextlib.contextmanager
@@ -54,3 +69,44 @@ def atomic_path(destination: str | os.PathLike, *, keep_suffix: bool = False) ->
         os.replace(temporary, destination)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def write_parquet_atomic(
+    table: pa.Table | pd.DataFrame,
+    path: str | os.PathLike,
+    metadata: Mapping[str, Any] | None = None,
+) -> None:
+    """Write a table to Parquet atomically, with optional JSON ``metadata`` in its schema.
+
+    Parameters
+    ----------
+    table : pyarrow.Table or pandas.DataFrame
+        The table; a DataFrame's index is dropped.
+    path : str or os.PathLike
+        Destination (see :func:`atomic_path`).
+    metadata : mapping, optional
+        JSON-serialisable description stored under the schema key ``deweight``; read it back
+        with :func:`read_parquet_with_metadata`.
+    """
+    if isinstance(table, pd.DataFrame):
+        table = pa.Table.from_pandas(table, preserve_index=False)
+    if metadata is not None:
+        schema_metadata = dict(table.schema.metadata or {})
+        schema_metadata[METADATA_KEY] = json.dumps(dict(metadata), sort_keys=True).encode()
+        table = table.replace_schema_metadata(schema_metadata)
+    with atomic_path(path) as temporary:
+        pq.write_table(table, temporary)
+
+
+def read_parquet_with_metadata(path: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
+    """Read a table and its ``deweight`` schema metadata (``{}`` when it has none)."""
+    table = pq.read_table(path)
+    raw = (table.schema.metadata or {}).get(METADATA_KEY)
+    return table.to_pandas(), json.loads(raw) if raw else {}
+
+
+def write_csv_atomic(frame: pd.DataFrame, path: str | os.PathLike, **to_csv_kwargs: Any) -> None:
+    """Write ``frame`` as CSV through a temporary file and a rename; no index by default."""
+    to_csv_kwargs.setdefault("index", False)
+    with atomic_path(path) as temporary:
+        frame.to_csv(temporary, **to_csv_kwargs)

@@ -25,10 +25,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from deweight._files import atomic_path
+from deweight._files import (
+    read_parquet_with_metadata,
+    write_csv_atomic,
+    write_parquet_atomic,
+)
 from deweight.metrics import kl_divergence, overshoot, stochastic_classify
 from deweight.priors import effective_prior, prediction_consistent_prior, replace_prior
 
@@ -56,50 +58,6 @@ log = logging.getLogger(__name__)
 SIMULATION_CASES = ("base", "weighted", "dewatered", "biased", "debiased")
 #: The three cases of Figs. 8-9.
 REAL_CASES = ("base", "weighted", "deweighted")
-
-_METADATA_KEY = b"deweight"
-
-
-# --------------------------------------------------------------------------------------------
-# Files
-# --------------------------------------------------------------------------------------------
-
-
-def write_parquet_atomic(frame: pd.DataFrame, path, metadata: Mapping | None = None) -> None:
-    """Write ``frame`` to Parquet with JSON ``metadata`` in the schema, atomically.
-
-    Parameters
-    ----------
-    frame : pandas.DataFrame
-        The table; its index is dropped.
-    path : str or Path
-        Destination; written to a temporary file beside it, then renamed.
-    metadata : mapping, optional
-        JSON-serialisable description stored under the schema key ``deweight``.
-    """
-    path = Path(path)
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    if metadata is not None:
-        existing = dict(table.schema.metadata or {})
-        existing[_METADATA_KEY] = json.dumps(metadata).encode()
-        table = table.replace_schema_metadata(existing)
-    with atomic_path(path) as temporary:
-        pq.write_table(table, temporary)
-
-
-def read_parquet_with_metadata(path) -> tuple[pd.DataFrame, dict]:
-    """Read a table written by :func:`write_parquet_atomic` and its ``deweight`` metadata."""
-    table = pq.read_table(path)
-    raw = (table.schema.metadata or {}).get(_METADATA_KEY)
-    metadata = json.loads(raw) if raw else {}
-    return table.to_pandas(), metadata
-
-
-def write_csv_atomic(frame: pd.DataFrame, path, **to_csv_kwargs) -> None:
-    """Write ``frame`` as CSV (no index) through a temporary file and a rename."""
-    with atomic_path(path) as temporary:
-        frame.to_csv(temporary, index=False, **to_csv_kwargs)
-
 
 # --------------------------------------------------------------------------------------------
 # Training

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import os
 import platform
 import shutil
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -20,6 +18,9 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+# One atomic-write mechanism for the whole package; re-exported for the archive clients.
+from deweight._files import atomic_path, write_parquet_atomic
 
 __all__ = [
     "ChunkStore",
@@ -45,36 +46,6 @@ RECORDED_PACKAGES = (
     "pyarrow",
     "requests",
 )
-
-
-@contextlib.contextmanager
-def atomic_path(destination: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``destination``; move it into place on success.
-
-    The temporary file lives in the same directory so that ``os.replace`` is an
-    atomic rename. On any exception the temporary file is removed and
-    ``destination`` is left untouched, so a crash never leaves a half-written output.
-    """
-    destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent
-    )
-    os.close(handle)
-    temporary_path = Path(temporary)
-    try:
-        yield temporary_path
-        os.replace(temporary_path, destination)
-    finally:
-        temporary_path.unlink(missing_ok=True)
-
-
-def write_parquet_atomic(table: pa.Table | pd.DataFrame, destination: str | os.PathLike) -> None:
-    """Write a table to Parquet atomically (see `atomic_path`)."""
-    if isinstance(table, pd.DataFrame):
-        table = pa.Table.from_pandas(table, preserve_index=False)
-    with atomic_path(destination) as temporary:
-        pq.write_table(table, temporary)
 
 
 def write_json_atomic(document: Mapping[str, Any], destination: str | os.PathLike) -> None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from deweight._files import atomic_path
+from deweight._files import METADATA_KEY, read_parquet_with_metadata, write_csv_atomic
+from deweight._files import write_parquet_atomic as _write_parquet_atomic
 
 __all__ = [
     "METADATA_KEY",
@@ -20,9 +19,6 @@ __all__ = [
     "write_csv_atomic",
     "write_parquet_atomic",
 ]
-
-#: Key of the JSON document in the Parquet schema metadata.
-METADATA_KEY = b"deweight"
 
 #: Metadata every prepared table must carry.
 REQUIRED_METADATA: tuple[str, ...] = ("task", "features", "class_names", "source")
@@ -60,16 +56,12 @@ def write_parquet_atomic(
     if absent:
         raise ValueError(f"features {absent} named in the metadata are not columns of the table")
     try:
-        document = json.dumps(dict(metadata), sort_keys=True)
+        json.dumps(dict(metadata))
     except TypeError as error:
         raise ValueError(
             f"metadata for {os.fspath(path)} is not JSON-serialisable: {error}"
         ) from error
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    schema_metadata = dict(table.schema.metadata or {})
-    schema_metadata[METADATA_KEY] = document.encode()
-    table = table.replace_schema_metadata(schema_metadata)
-    _atomic_write(path, lambda temporary: pq.write_table(table, temporary), suffix=".parquet")
+    _write_parquet_atomic(df, path, metadata)
 
 
 def read_prepared(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -91,30 +83,9 @@ def read_prepared(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]
     ValueError
         If the file carries no deweight metadata.
     """
-    table = pq.read_table(path)
-    raw = (table.schema.metadata or {}).get(METADATA_KEY)
-    if raw is None:
+    df, metadata = read_parquet_with_metadata(path)
+    if not metadata:
         raise ValueError(
             f"{os.fspath(path)} has no deweight metadata; was it written by write_parquet_atomic?"
         )
-    return table.to_pandas(), json.loads(raw.decode())
-
-
-def write_csv_atomic(df: pd.DataFrame, path: str | os.PathLike, **to_csv_kwargs: Any) -> None:
-    """Write ``df`` as CSV via a temporary file and :func:`os.replace` (all or nothing).
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-    path : path
-    **to_csv_kwargs
-        Passed to :meth:`pandas.DataFrame.to_csv`; ``index`` defaults to False.
-    """
-    to_csv_kwargs.setdefault("index", False)
-    _atomic_write(path, lambda temporary: df.to_csv(temporary, **to_csv_kwargs), suffix=".csv")
-
-
-def _atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: str) -> None:
-    """Call ``write(temporary)`` and move the result onto ``path`` (see ``atomic_path``)."""
-    with atomic_path(path, keep_suffix=True) as temporary:
-        write(str(temporary))
+    return df, metadata
