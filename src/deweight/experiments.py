@@ -21,7 +21,6 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -445,42 +444,6 @@ def bias_verdict(
             "z_threshold": z_threshold,
         }
     )
-
-
-# --------------------------------------------------------------------------------------------
-# Running a workflow step
-# --------------------------------------------------------------------------------------------
-
-
-def run_logged(step, snakemake_object) -> None:
-    """Run ``step(snakemake_object)`` with logging and stderr sent to the rule's log file.
-
-    Progress bars (tqdm writes to stderr) and log records land in ``snakemake.log[0]``; an
-    exception is logged with its traceback before it propagates, so the failed job's log
-    says what went wrong.
-    """
-    import contextlib
-    import sys
-
-    log_path = Path(snakemake_object.log[0])
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "w", buffering=1) as handle, contextlib.redirect_stderr(handle):
-        logging.basicConfig(
-            stream=handle,
-            level=logging.INFO,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-            force=True,
-        )
-        logging.captureWarnings(True)
-        rule = getattr(snakemake_object, "rule", "?")
-        log.info("rule %s, python %s", rule, sys.version.split()[0])
-        start = time.perf_counter()
-        try:
-            step(snakemake_object)
-        except Exception:
-            log.exception("rule %s failed", rule)
-            raise
-        log.info("rule %s finished in %.1f s", rule, time.perf_counter() - start)
 
 
 # --------------------------------------------------------------------------------------------

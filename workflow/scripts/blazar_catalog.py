@@ -4,7 +4,8 @@ import logging
 from pathlib import Path
 
 from deweight import catalog
-from deweight.experiments import run_logged, write_parquet_atomic
+from deweight._workflow import run_logged
+from deweight.experiments import write_parquet_atomic
 
 
 def main(smk):

@@ -2,7 +2,8 @@
 
 import itertools
 
-from deweight.experiments import evaluate_real_sweep, run_logged, write_csv_atomic
+from deweight._workflow import run_logged
+from deweight.experiments import evaluate_real_sweep, write_csv_atomic
 
 
 def main(smk):

@@ -1,6 +1,7 @@
 """Sect. 4.4: prediction-consistent priors of the Clarke et al. (2020) catalogue."""
 
-from deweight.experiments import clarke_pcp_table, run_logged, write_csv_atomic
+from deweight._workflow import run_logged
+from deweight.experiments import clarke_pcp_table, write_csv_atomic
 
 
 def main(smk):

@@ -1,7 +1,8 @@
 """Figs. 4 and 5: smoothed colour-colour densities with per-class contours."""
 
 from deweight import figures
-from deweight.experiments import read_parquet_with_metadata, run_logged
+from deweight._workflow import run_logged
+from deweight.experiments import read_parquet_with_metadata
 
 # Colour pairs (x, y) shown in each figure, by the features a task has. The paper's Fig. 4
 # plots J-W1 against W1-W2; Fig. 5 the "bubble plot", r-i vs r-W1 and r-i vs g-r.

@@ -1,7 +1,7 @@
 """Figs. 1-3: the analytic illustrations (no training involved)."""
 
 from deweight import figures, illustrations
-from deweight.experiments import run_logged
+from deweight._workflow import run_logged
 
 
 def main(smk):

@@ -5,7 +5,8 @@ from pathlib import Path
 import pandas as pd
 
 from deweight import catalog
-from deweight.experiments import run_logged, write_csv_atomic, write_parquet_atomic
+from deweight._workflow import run_logged
+from deweight.experiments import write_csv_atomic, write_parquet_atomic
 
 # Which library function prepares which task from which source.
 PREPARERS = {

@@ -1,0 +1,104 @@
+"""Glue between the Snakemake workflow's scripts and the library: the one module that knows Snakemake.
+
+Only ``workflow/scripts/*.py`` import this module. It never imports :mod:`snakemake` itself; it
+receives the ``snakemake`` object that Snakemake injects into each script, so the library
+(``import deweight``, ``deweight pcp``) installs and runs without Snakemake (the ``workflow``
+extra of ``pyproject.toml`` brings it).
+
+What it does for a script:
+
+* :func:`run_logged` runs the script's step with its log records, warnings and stderr (progress
+  bars) sent to the rule's ``log:`` file, and records a failure's traceback there;
+* a SIGINT (Ctrl-C in the terminal that runs ``snakemake``) ends the script quietly: one line on
+  the terminal, the interruption in the log, exit status 130, instead of a traceback from every
+  running job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["INTERRUPTED_EXIT_STATUS", "run_logged"]
+
+log = logging.getLogger(__name__)
+
+#: Exit status of a script stopped by SIGINT (128 + signal number 2, the shell's convention).
+INTERRUPTED_EXIT_STATUS = 130
+
+
+def _interrupted(rule: str) -> SystemExit:
+    """Print the one-line notice of an interrupted script and return the exit to raise."""
+    stream = sys.__stderr__ or sys.stderr
+    print(f"deweight: rule {rule} interrupted (Ctrl-C); its outputs were not written", file=stream)
+    return SystemExit(INTERRUPTED_EXIT_STATUS)
+
+
+def _quiet_keyboard_interrupt(exc_type, exc_value, traceback) -> None:
+    """``sys.excepthook`` that turns an uncaught KeyboardInterrupt into one line."""
+    if issubclass(exc_type, KeyboardInterrupt):
+        stream = sys.__stderr__ or sys.stderr
+        print("deweight: interrupted (Ctrl-C)", file=stream)
+        return
+    sys.__excepthook__(exc_type, exc_value, traceback)
+
+
+# A Ctrl-C that lands outside run_logged (e.g. while the script imports torch) is quiet too.
+sys.excepthook = _quiet_keyboard_interrupt
+
+
+def run_logged(step: Callable[[Any], None], snakemake_object: Any) -> None:
+    """Run ``step(snakemake_object)`` with logging and stderr sent to the rule's log file.
+
+    Parameters
+    ----------
+    step : callable
+        The script's work; called with ``snakemake_object`` as its only argument.
+    snakemake_object : snakemake.script.Snakemake
+        The object Snakemake injects into a script as ``snakemake``; only its ``log[0]`` and
+        ``rule`` attributes are read here.
+
+    Raises
+    ------
+    SystemExit
+        With status :data:`INTERRUPTED_EXIT_STATUS` when the step is interrupted by SIGINT,
+        after a one-line notice on the terminal and a record in the log.
+    Exception
+        Whatever ``step`` raises, after its traceback has been written to the log file.
+
+    Notes
+    -----
+    Progress bars (tqdm writes to stderr) and log records land in ``snakemake.log[0]``; an
+    exception is logged with its traceback before it propagates, so the failed job's log says
+    what went wrong.
+    """
+    rule = getattr(snakemake_object, "rule", "?")
+    log_path = Path(snakemake_object.log[0])
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(log_path, "w", buffering=1) as handle, contextlib.redirect_stderr(handle):
+            logging.basicConfig(
+                stream=handle,
+                level=logging.INFO,
+                format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                force=True,
+            )
+            logging.captureWarnings(True)
+            log.info("rule %s, python %s", rule, sys.version.split()[0])
+            start = time.perf_counter()
+            try:
+                step(snakemake_object)
+            except KeyboardInterrupt:
+                log.warning("rule %s interrupted by SIGINT", rule)
+                raise
+            except Exception:
+                log.exception("rule %s failed", rule)
+                raise
+            log.info("rule %s finished in %.1f s", rule, time.perf_counter() - start)
+    except KeyboardInterrupt:
+        raise _interrupted(rule) from None
