@@ -158,3 +158,14 @@ def test_a_step_logs_records_warnings_and_stderr_to_the_rule_log(tmp_path):
         assert expected in text
     assert "progress bar" in text
     assert "rule demo_rule finished in" in text
+
+
+def test_no_library_module_finds_files_relative_to_its_own_location():
+    # Installed from a wheel, src/deweight sits in site-packages: a path built from __file__
+    # would climb out of it. Data directories (resources/bundled/) are passed in by callers.
+    offenders = [
+        str(path.relative_to(REPO))
+        for path in sorted((REPO / "src" / "deweight").rglob("*.py"))
+        if "__file__" in path.read_text()
+    ]
+    assert offenders == []

@@ -23,7 +23,6 @@ from deweight.catalog.blazars import (
 from deweight.catalog.bundled import (
     BUNDLED_FILES,
     BundledDataError,
-    default_bundled_directory,
     prepare_bundled_blazar_task,
     prepare_bundled_star_galaxy_qso,
     verify_bundled,
@@ -52,7 +51,6 @@ __all__ = [
     "CutFlow",
     "assign_splits",
     "class_split_table",
-    "default_bundled_directory",
     "label_blazars",
     "merge_blazar_catalogs",
     "nanomaggies_to_ab_mag",

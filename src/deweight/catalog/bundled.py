@@ -50,7 +50,6 @@ __all__ = [
     "BundledDataError",
     "DR14_CLASS_TO_TASK",
     "OPTICAL_BANDS",
-    "default_bundled_directory",
     "prepare_bundled_blazar_task",
     "prepare_bundled_star_galaxy_qso",
     "verify_bundled",
@@ -82,19 +81,15 @@ class BundledDataError(ValueError):
     """A bundled data file is missing or differs from its recorded SHA-256."""
 
 
-def default_bundled_directory() -> Path:
-    """resources/bundled/ of the source checkout this package was imported from."""
-    return Path(__file__).resolve().parents[3] / "resources" / "bundled"
-
-
-def verify_bundled(directory: str | os.PathLike | None = None) -> dict[str, str]:
+def verify_bundled(directory: str | os.PathLike) -> dict[str, str]:
     """Check every file listed in ``directory/SHA256SUMS`` against its recorded SHA-256.
 
     Parameters
     ----------
-    directory : path, optional
+    directory : path
         Directory holding the files and ``SHA256SUMS`` (``sha256sum`` format:
-        ``<hex digest>  <file name>``). Defaults to :func:`default_bundled_directory`.
+        ``<hex digest>  <file name>``): the workflow's ``resources/bundled/``, which the
+        caller names (the installed package does not know where a checkout is).
 
     Returns
     -------
@@ -107,7 +102,7 @@ def verify_bundled(directory: str | os.PathLike | None = None) -> dict[str, str]
         If ``SHA256SUMS`` is missing or malformed, or any listed file is missing or has a
         different digest; the message lists every problem.
     """
-    directory = Path(directory) if directory is not None else default_bundled_directory()
+    directory = Path(directory)
     sums_path = directory / "SHA256SUMS"
     if not sums_path.is_file():
         raise BundledDataError(f"no SHA256SUMS in {directory}; cannot verify the bundled data")
