@@ -31,6 +31,10 @@ onstart:
     )
 
 
+onsuccess:
+    print(finished_message())
+
+
 onerror:
     print("deweight: a job failed; its log file is named above (logs/...).")
 

@@ -5,6 +5,12 @@ receives the ``snakemake`` object that Snakemake injects into each script, so th
 (``import deweight``, ``deweight pcp``) installs and runs without Snakemake (the ``workflow``
 extra of ``pyproject.toml`` brings it).
 
+What it does for the workflow:
+
+* :func:`check_config` validates the configuration against ``workflow/schemas/config.schema.yaml``,
+  fills in the schema's ``default:`` values, and reports a bad or unknown key in a few lines
+  (the key, where it sits, what is allowed) instead of a dump of the schema.
+
 What it does for a script:
 
 * :func:`run_logged` runs the script's step with its log records, warnings and stderr (progress
@@ -20,16 +26,103 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["INTERRUPTED_EXIT_STATUS", "run_logged"]
+__all__ = ["INTERRUPTED_EXIT_STATUS", "ConfigError", "check_config", "run_logged"]
 
 log = logging.getLogger(__name__)
 
 #: Exit status of a script stopped by SIGINT (128 + signal number 2, the shell's convention).
 INTERRUPTED_EXIT_STATUS = 130
+
+
+#: At most this many problems of a configuration are listed.
+MAX_CONFIG_PROBLEMS = 5
+
+
+class ConfigError(ValueError):
+    """The workflow configuration does not match its schema."""
+
+
+def _with_defaults(validator_class):
+    """``validator_class`` that also fills each missing property that has a ``default:``."""
+    from jsonschema import validators
+
+    check_properties = validator_class.VALIDATORS["properties"]
+
+    def properties_with_defaults(validator, properties, instance, schema):
+        if isinstance(instance, MutableMapping):
+            for name, subschema in properties.items():
+                if isinstance(subschema, Mapping) and "default" in subschema:
+                    instance.setdefault(name, _copy(subschema["default"]))
+        yield from check_properties(validator, properties, instance, schema)
+
+    return validators.extend(validator_class, {"properties": properties_with_defaults})
+
+
+def _copy(value):
+    """A deep copy of a JSON-like default, so that filling it never shares the schema's lists."""
+    import copy
+
+    return copy.deepcopy(value)
+
+
+def _key_path(path) -> str:
+    return ".".join(str(part) for part in path) or "(top level)"
+
+
+def _describe(error) -> list[str]:
+    """One problem of a configuration, in at most two lines."""
+    location = _key_path(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+        allowed = list(error.schema.get("properties", {}))
+        unknown = [key for key in error.instance if key not in allowed]
+        inside = f"in {location}" if error.absolute_path else "at the top level"
+        keys = ", ".join(repr(key) for key in unknown)
+        return [
+            f"unknown key {keys} {inside}",
+            f"  allowed keys there: {', '.join(allowed)}",
+        ]
+    return [f"{location}: {error.message}"]
+
+
+def check_config(config: MutableMapping[str, Any], schema_path: str | Path, where: str) -> None:
+    """Validate the workflow ``config`` against its JSON schema and fill in the defaults.
+
+    Parameters
+    ----------
+    config : mutable mapping
+        The configuration (Snakemake's ``config``); keys the schema gives a ``default:`` for
+        are added in place when absent, at every level.
+    schema_path : path
+        The JSON schema, in YAML (``workflow/schemas/config.schema.yaml``).
+    where : str
+        Where the configuration came from, for the messages (e.g. ``"config/config.yaml"``).
+
+    Raises
+    ------
+    ConfigError
+        Naming each bad key (up to :data:`MAX_CONFIG_PROBLEMS` of them) with its dotted path,
+        what is wrong, and for an unknown key the keys allowed at that place.
+    """
+    import jsonschema.validators
+    import yaml
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator_class = _with_defaults(jsonschema.validators.validator_for(schema))
+    validator = validator_class(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    if not errors:
+        return
+    lines = [f"{where} is not valid:"]
+    for error in errors[:MAX_CONFIG_PROBLEMS]:
+        lines += ["  " + line for line in _describe(error)]
+    if len(errors) > MAX_CONFIG_PROBLEMS:
+        lines.append(f"  ... and {len(errors) - MAX_CONFIG_PROBLEMS} more")
+    lines.append(f"  (schema: {schema_path})")
+    raise ConfigError("\n".join(lines))
 
 
 def _interrupted(rule: str) -> SystemExit:

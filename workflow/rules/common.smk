@@ -1,9 +1,20 @@
 # Shared configuration, validation and helpers for every rule file.
 
-from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
+from pathlib import Path
 
-validate(config, schema="../schemas/config.schema.yaml")
+from snakemake.exceptions import WorkflowError
+
+from deweight._workflow import ConfigError, check_config
+
+# Validate and fill the schema's defaults; a bad key is reported in a few lines.
+try:
+    check_config(
+        config,
+        Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
+        where="the workflow configuration (config/config.yaml, --configfile, --config)",
+    )
+except ConfigError as error:
+    raise WorkflowError(str(error)) from None
 
 SOURCE = config["data"]["source"]
 SIM_VARIANTS = config["simulation"]["variants"]
@@ -48,6 +59,19 @@ wildcard_constraints:
     variant="base|weighted|biased",
     task="sga|blazar",
     size=r"\d+",
+
+
+def finished_message():
+    """What the user reads when the workflow succeeds: where the results are, and the report."""
+    return "\n".join(
+        [
+            "deweight: finished.",
+            f"  results: results/simulation/ and results/{SOURCE}/ (tables/*.csv; figures/*.pdf, "
+            "*.png and the plotted numbers as *.csv); logs in logs/",
+            "  report:  snakemake --report results/report.html   builds the HTML report of every "
+            "figure and table with its caption (add this run's --config/--configfile options)",
+        ]
+    )
 
 
 def real_sizes(source, task):
@@ -166,6 +190,16 @@ def figure_outputs(directory, name, caption, category):
         ),
         "csv": f"{directory}/{name}.csv",
     }
+
+
+def table_report(path, caption, category):
+    """A CSV table registered in the HTML report (snakemake --report) with its caption."""
+    return report(
+        path,
+        caption=f"../report/{caption}.rst",
+        category=category,
+        subcategory="Tables",
+    )
 
 
 def pcp_solver(wildcards=None):

@@ -13,7 +13,9 @@ rule evaluate_simulation:
     output:
         overshoot="results/simulation/tables/overshoot.csv",
         kl="results/simulation/tables/kl.csv",
-        pcp="results/simulation/tables/pcp.csv",
+        pcp=table_report(
+            "results/simulation/tables/pcp.csv", "pcp_simulation", "1. Simulation"
+        ),
     log:
         "logs/simulation/evaluate.log",
     conda:
@@ -62,7 +64,11 @@ rule pcp_clarke2020:
     input:
         "resources/archive/clarke2020.parquet",
     output:
-        "results/archive/tables/pcp_clarke2020.csv",
+        table_report(
+            "results/archive/tables/pcp_clarke2020.csv",
+            "pcp_clarke2020",
+            "2. Real data",
+        ),
     log:
         "logs/archive/pcp_clarke2020.log",
     conda:
@@ -85,8 +91,10 @@ rule combine_real_tables:
         pcp=expand("results/{{source}}/tables/pcp_{task}.csv", task=TASKS),
         verdict=expand("results/{{source}}/tables/bias_verdict_{task}.csv", task=TASKS),
     output:
-        pcp="results/{source}/tables/pcp.csv",
-        verdict="results/{source}/tables/bias_verdict.csv",
+        pcp=table_report("results/{source}/tables/pcp.csv", "pcp_real", "2. Real data"),
+        verdict=table_report(
+            "results/{source}/tables/bias_verdict.csv", "bias_verdict", "2. Real data"
+        ),
     log:
         "logs/{source}/combine_tables.log",
     conda:

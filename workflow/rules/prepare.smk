@@ -27,7 +27,9 @@ rule prepare_task:
         unpack(task_inputs),
     output:
         catalog="results/{source}/catalogs/{task}.parquet",
-        cutflow="results/{source}/tables/cutflow_{task}.csv",
+        cutflow=table_report(
+            "results/{source}/tables/cutflow_{task}.csv", "cutflow", "2. Real data"
+        ),
     log:
         "logs/{source}/prepare_{task}.log",
     conda:
@@ -47,7 +49,7 @@ rule class_table:
             source=wc.source, task={"table3": "sga", "table4": "blazar"}[wc.table]
         ),
     output:
-        "results/{source}/tables/{table}.csv",
+        table_report("results/{source}/tables/{table}.csv", "table3_4", "2. Real data"),
     log:
         "logs/{source}/{table}.log",
     wildcard_constraints:

@@ -6,8 +6,12 @@ rule simulate_data:
         train="results/simulation/data/train.parquet",
         biased="results/simulation/data/biased.parquet",
         test="results/simulation/data/test.parquet",
-        table1="results/simulation/tables/table1.csv",
-        table2="results/simulation/tables/table2.csv",
+        table1=table_report(
+            "results/simulation/tables/table1.csv", "table1", "1. Simulation"
+        ),
+        table2=table_report(
+            "results/simulation/tables/table2.csv", "table2", "1. Simulation"
+        ),
     log:
         "logs/simulation/simulate_data.log",
     conda:
