@@ -20,6 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import deweight.catalog as catalog
+from deweight._files import read_parquet_with_metadata, write_parquet_atomic
 from deweight.catalog import (
     TASKS,
     BundledDataError,
@@ -34,13 +35,11 @@ from deweight.catalog import (
     prepare_star_galaxy_agn,
     read_4lac,
     read_bzcat,
-    read_prepared,
     resolve_prepare_config,
     sdss_clean_photometry,
     split_sizes,
     verify_bundled,
     wise_flux_uncertainty_fix,
-    write_parquet_atomic,
 )
 from deweight.catalog.photometry import (
     SDSS_CLEAN_BAND_REJECT_BITS,
@@ -810,21 +809,19 @@ def test_parquet_round_trip_keeps_metadata(tmp_path):
         "task": "sdss_optical_sgq",
         "features": ["u-g"],
         "class_names": ["galaxy"],
-        "source": "bundled",
+        "data_source": "bundled",
         "cutflow": CutFlow(3).to_dict(),
     }
     path = tmp_path / "out" / "table.parquet"
     write_parquet_atomic(table, path, metadata)
-    back, back_metadata = read_prepared(path)
+    back, back_metadata = read_parquet_with_metadata(path)
     assert back.equals(table)
     assert back_metadata == metadata
-    with pytest.raises(ValueError, match="class_names"):
-        write_parquet_atomic(table, path, {"task": "t", "features": [], "source": "s"})
 
 
 def test_parquet_write_is_all_or_nothing(tmp_path, monkeypatch):
     table = pd.DataFrame({"ra": [1.0]})
-    metadata = {"task": "t", "features": [], "class_names": [], "source": "s"}
+    metadata = {"task": "t", "features": [], "class_names": [], "data_source": "s"}
     path = tmp_path / "table.parquet"
     write_parquet_atomic(table, path, metadata)
     before = path.read_bytes()

@@ -29,7 +29,6 @@ from deweight.catalog.bundled import (
 )
 from deweight.catalog.config import DEFAULT_PREPARE_CONFIG, resolve_prepare_config
 from deweight.catalog.cutflow import CutFlow
-from deweight.catalog.io import read_prepared, write_csv_atomic, write_parquet_atomic
 from deweight.catalog.photometry import (
     SDSS_PHOTO_FLAGS,
     WISE_ZERO_POINT_MAG,
@@ -60,13 +59,10 @@ __all__ = [
     "prepare_star_galaxy_agn",
     "read_4lac",
     "read_bzcat",
-    "read_prepared",
     "resolve_prepare_config",
     "sdss_clean_photometry",
     "split_sizes",
     "verify_bundled",
     "wise_dn_to_vega_mag",
     "wise_flux_uncertainty_fix",
-    "write_csv_atomic",
-    "write_parquet_atomic",
 ]

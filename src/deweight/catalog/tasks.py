@@ -4,21 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["OUTPUT_COLUMNS", "TASKS"]
+__all__ = ["TASKS"]
 
-#: Columns of every prepared table, before and after the feature columns.
-OUTPUT_COLUMNS: dict[str, tuple[str, ...]] = {
-    "leading": ("ra", "dec"),
-    "trailing": ("label", "class_name", "split", "sample"),
-}
-
-#: Feature columns and class names (in label order) of each task. ``source`` says which data the
+#: Feature columns and class names (in label order) of each task. ``data_source`` says which data the
 #: task is built from: ``archive`` (SDSS DR16 + AllWISE + 2MASS, as in the paper; needs network)
 #: or ``bundled`` (the offline stand-ins built from resources/bundled/). Outputs of bundled tasks
 #: must say "SDSS DR14 optical sample" and never present themselves as the paper's WISE results.
 TASKS: dict[str, dict[str, Any]] = {
     "star_galaxy_agn": {
-        "source": "archive",
+        "data_source": "archive",
         "features": ["J-W1", "W1-W2"],
         "class_names": ["galaxy", "star", "agn"],
         "split_stratified": False,
@@ -26,7 +20,7 @@ TASKS: dict[str, dict[str, Any]] = {
         "J-W1 and W1-W2 (Vega).",
     },
     "blazar": {
-        "source": "archive",
+        "data_source": "archive",
         "features": ["W1-W2", "W2-W3", "r-W1", "r-i", "g-r"],
         "class_names": ["galaxy", "star", "agn", "bll", "fsrq"],
         "split_stratified": True,
@@ -34,7 +28,7 @@ TASKS: dict[str, dict[str, Any]] = {
         "BZCAT+4LAC blazar labels; WISE Vega, SDSS dereddened AB.",
     },
     "sdss_optical_sgq": {
-        "source": "bundled",
+        "data_source": "bundled",
         "features": ["u-g", "g-r", "r-i", "i-z"],
         "class_names": ["galaxy", "star", "qso"],
         "split_stratified": False,
@@ -42,7 +36,7 @@ TASKS: dict[str, dict[str, Any]] = {
         "(10,000 spectroscopic objects), galaxy/star/QSO in SDSS model-magnitude colours.",
     },
     "sdss_optical_blazar": {
-        "source": "bundled",
+        "data_source": "bundled",
         "features": ["u-g", "g-r", "r-i", "i-z"],
         "class_names": ["galaxy", "star", "qso", "bll", "fsrq"],
         "split_stratified": True,
