@@ -55,6 +55,24 @@ BZCAT_CSV = BUNDLED / "bzcat5_with_photometry.csv"
 LAC_DR1 = BUNDLED / "4lac_dr1_highlat.fits"
 
 
+def workflow_prepare_settings() -> dict:
+    """The workflow's catalogue preparation settings: config/config.yaml with the schema's
+    defaults filled in, plus the split seed, exactly as workflow/scripts/prepare_task.py passes
+    them."""
+    import yaml
+
+    from deweight._workflow import check_config
+
+    repo = Path(__file__).resolve().parents[1]
+    config = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    check_config(config, repo / "workflow" / "schemas" / "config.schema.yaml", where="config")
+    return dict(config["prepare"], split_seed=config["seed"])
+
+
+#: The settings every preparation below runs with (the workflow's defaults).
+PREPARE = workflow_prepare_settings()
+
+
 def offset(ra_deg: float, dec_deg: float, arcsec: float, position_angle_deg: float = 90.0):
     """A position ``arcsec`` away from (ra, dec) along ``position_angle_deg``, via SkyCoord."""
     moved = SkyCoord(ra_deg * u.deg, dec_deg * u.deg).directional_offset_by(
@@ -246,7 +264,7 @@ def _task_a_tables():
 
 def test_star_galaxy_agn_each_cut_removes_exactly_its_row():
     spec, wise, twomass = _task_a_tables()
-    table, flow = prepare_star_galaxy_agn(spec, wise, twomass)
+    table, flow = prepare_star_galaxy_agn(spec, wise, twomass, config=PREPARE)
     assert removed(flow) == {
         "spec_class": 1,
         "position": 1,
@@ -295,7 +313,7 @@ def test_star_galaxy_agn_computes_separation_from_positions_with_skycoord():
     wise = pd.DataFrame([_wise_row(0), _wise_row(1)]).drop(columns="wise_separation_arcsec")
     wise["ra"] = [near[0], far[0]]
     wise["dec"] = [near[1], far[1]]
-    table, flow = prepare_star_galaxy_agn(spec, wise)
+    table, flow = prepare_star_galaxy_agn(spec, wise, config=PREPARE)
     assert removed(flow) == {"wise_match": 1}
     assert table["dec"].tolist() == [0.0]
 
@@ -303,16 +321,16 @@ def test_star_galaxy_agn_computes_separation_from_positions_with_skycoord():
 def test_missing_column_names_the_column_and_table():
     spec, wise, twomass = _task_a_tables()
     with pytest.raises(ValueError, match=r"SpecObj table.*'zWarning'"):
-        prepare_star_galaxy_agn(spec.drop(columns="zWarning"), wise, twomass)
+        prepare_star_galaxy_agn(spec.drop(columns="zWarning"), wise, twomass, config=PREPARE)
     with pytest.raises(ValueError, match=r"AllWISE table.*'w2sigp2'"):
-        prepare_star_galaxy_agn(spec, wise.drop(columns="w2sigp2"), twomass)
+        prepare_star_galaxy_agn(spec, wise.drop(columns="w2sigp2"), twomass, config=PREPARE)
     with pytest.raises(ValueError, match=r"TwoMass table.*'jIvar'"):
-        prepare_star_galaxy_agn(spec, wise, twomass.drop(columns="jIvar"))
+        prepare_star_galaxy_agn(spec, wise, twomass.drop(columns="jIvar"), config=PREPARE)
 
 
 def test_column_names_are_matched_case_insensitively():
     spec, wise, twomass = _task_a_tables()
-    table, _ = prepare_star_galaxy_agn(spec.rename(columns={"zWarning": "zwarning"}), wise, twomass)
+    table, _ = prepare_star_galaxy_agn(spec.rename(columns={"zWarning": "zwarning"}), wise, twomass, config=PREPARE)
     assert len(table) == 5
 
 
@@ -384,7 +402,7 @@ def _task_b_tables():
 
 def test_blazar_task_each_cut_removes_exactly_its_row():
     spec, wise, photo, blazars = _task_b_tables()
-    table, flow = prepare_blazar_task(spec, wise, photo, blazars)
+    table, flow = prepare_blazar_task(spec, wise, photo, blazars, config=PREPARE)
     assert removed(flow) == {
         "wise_cc_map": 1,
         "snr_w3": 1,
@@ -704,7 +722,7 @@ def test_bundled_cuts_on_a_hand_made_csv(tmp_path):
     pd.DataFrame(rows, columns=["ra", "dec", "u", "g", "r", "i", "z", "class"]).to_csv(
         path, index=False
     )
-    table, flow = prepare_bundled_star_galaxy_qso(path)
+    table, flow = prepare_bundled_star_galaxy_qso(path, config=PREPARE)
     assert removed(flow) == {
         "spec_class": 1,
         "position": 1,
@@ -722,11 +740,11 @@ def test_bundled_cuts_on_a_hand_made_csv(tmp_path):
         path, index=False
     )
     with pytest.raises(ValueError, match=r"sample\.csv.*'r'"):
-        prepare_bundled_star_galaxy_qso(path)
+        prepare_bundled_star_galaxy_qso(path, config=PREPARE)
 
 
 def test_bundled_star_galaxy_qso_on_the_real_file():
-    table, flow = prepare_bundled_star_galaxy_qso(SDSS_CSV)
+    table, flow = prepare_bundled_star_galaxy_qso(SDSS_CSV, config=PREPARE)
     assert flow.rows_in == 10_000 and flow.rows_out == len(table) == 10_000
     assert table["class_name"].value_counts().to_dict() == {
         "galaxy": 4998,
@@ -743,13 +761,13 @@ def test_bundled_star_galaxy_qso_on_the_real_file():
         "sample",
     ]
     assert table["split"].value_counts().to_dict() == {"train": 8000, "dev": 1000, "test": 1000}
-    again, _ = prepare_bundled_star_galaxy_qso(SDSS_CSV)
+    again, _ = prepare_bundled_star_galaxy_qso(SDSS_CSV, config=PREPARE)
     assert again["split"].equals(table["split"])
 
 
 def test_bundled_blazar_task_on_the_real_files():
     merged = merge_blazar_catalogs(read_bzcat(BZCAT_CSV), read_4lac(LAC_DR1))
-    table, flow = prepare_bundled_blazar_task(SDSS_CSV, BZCAT_CSV, merged)
+    table, flow = prepare_bundled_blazar_task(SDSS_CSV, BZCAT_CSV, merged, config=PREPARE)
     assert flow.rows_in == 10_000 + 3_561 and flow.rows_out == len(table)
     fractions = table["class_name"].value_counts(normalize=True)
     assert fractions["bll"] == pytest.approx(0.005, abs=0.0005)
@@ -764,7 +782,7 @@ def test_bundled_blazar_task_on_the_real_files():
     # Stratified: both rare classes are in dev and test.
     for name in ("bll", "fsrq"):
         assert set(table.loc[table["class_name"] == name, "split"]) == {"train", "dev", "test"}
-    again, _ = prepare_bundled_blazar_task(SDSS_CSV, BZCAT_CSV, merged)
+    again, _ = prepare_bundled_blazar_task(SDSS_CSV, BZCAT_CSV, merged, config=PREPARE)
     assert again.equals(table)
 
 
@@ -837,15 +855,23 @@ def test_parquet_write_is_all_or_nothing(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["table.parquet"]
 
 
-def test_config_rejects_unknown_keys_and_bad_values():
-    assert resolve_prepare_config()["zwarning_allowed"] == [0, 16]
-    assert resolve_prepare_config({"snr_min": 3})["snr_min"] == 3
+def test_config_rejects_unknown_missing_and_bad_settings():
+    assert resolve_prepare_config(PREPARE)["zwarning_allowed"] == [0, 16]
+    assert resolve_prepare_config({**PREPARE, "snr_min": 3})["snr_min"] == 3
     with pytest.raises(ValueError, match="unknown prepare setting 'snr_mni'"):
-        resolve_prepare_config({"snr_mni": 3})
+        resolve_prepare_config({**PREPARE, "snr_mni": 3})
+    partial = {key: value for key, value in PREPARE.items() if key != "lac_release"}
+    with pytest.raises(ValueError, match=r"\['lac_release'\] are missing"):
+        resolve_prepare_config(partial)
     with pytest.raises(ValueError, match="split_fractions"):
-        resolve_prepare_config({"split_fractions": [0.8, 0.1, 0.2]})
+        resolve_prepare_config({**PREPARE, "split_fractions": [0.8, 0.1, 0.2]})
     with pytest.raises(ValueError, match="lac_release"):
-        resolve_prepare_config({"lac_release": "dr2"})
+        resolve_prepare_config({**PREPARE, "lac_release": "dr2"})
+
+
+def test_the_schema_defaults_are_exactly_the_library_settings():
+    # One truth: every setting the library needs has its default in the workflow schema.
+    assert set(PREPARE) == set(catalog.PREPARE_SETTINGS)
 
 
 def test_tasks_describe_features_and_classes():
@@ -857,9 +883,9 @@ def test_tasks_describe_features_and_classes():
 
 def test_empty_inputs_give_empty_tables():
     spec, wise, photo, blazars = _task_b_tables()
-    table, flow = prepare_blazar_task(spec, wise.iloc[:0], photo, blazars)
+    table, flow = prepare_blazar_task(spec, wise.iloc[:0], photo, blazars, config=PREPARE)
     assert len(table) == 0 and flow.rows_out == 0 and flow.removed_by_step()["wise_match"] == 19
-    table, flow = prepare_star_galaxy_agn(spec.iloc[:0], wise)
+    table, flow = prepare_star_galaxy_agn(spec.iloc[:0], wise, config=PREPARE)
     assert len(table) == 0 and flow.rows_in == 0
 
 
@@ -867,4 +893,4 @@ def test_no_warnings_on_clean_inputs():
     spec, wise, photo, blazars = _task_b_tables()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        prepare_blazar_task(spec, wise, photo, blazars)
+        prepare_blazar_task(spec, wise, photo, blazars, config=PREPARE)

@@ -47,6 +47,20 @@ def test_the_shipped_config_is_valid():
     check_config(shipped_config(), SCHEMA, where="config/config.yaml")
 
 
+def test_validation_fills_the_schema_defaults_around_what_the_config_sets():
+    config = shipped_config()
+    config["pcp"] = {"method": "newton"}
+    check_config(config, SCHEMA, where="config/config.yaml")
+    schema = yaml.safe_load(SCHEMA.read_text())["properties"]
+    # What the config sets wins; everything else is the schema's default, stated only there.
+    assert config["pcp"]["method"] == "newton"
+    for section in ("pcp", "prepare", "verdict"):
+        for key, spec in schema[section]["properties"].items():
+            if key != "method" or section != "pcp":
+                assert config[section][key] == spec["default"], (section, key)
+    assert set(config["prepare"]) == set(schema["prepare"]["properties"])
+
+
 def test_an_unknown_nested_key_is_named_with_its_place_and_the_allowed_keys():
     config = shipped_config()
     config["realdata"]["sizez"] = [1, 2]
@@ -62,7 +76,7 @@ def test_an_unknown_nested_key_is_named_with_its_place_and_the_allowed_keys():
 def test_an_unknown_top_level_key_and_a_bad_value_are_both_reported_briefly():
     config = shipped_config()
     config["sead"] = 1
-    config["pcp"]["method"] = "bisection"
+    config["pcp"] = {"method": "bisection"}
     with pytest.raises(ConfigError) as caught:
         check_config(config, SCHEMA, where="here")
     message = str(caught.value)

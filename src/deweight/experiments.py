@@ -305,9 +305,9 @@ def pcp_table(
     assumed_priors: Mapping[str, Sequence[float]],
     *,
     class_names: Sequence[str],
-    method: str = "em",
-    tol: float = 1e-8,
-    max_iter: int = 10_000,
+    method: str,
+    tol: float,
+    max_iter: int,
     extra: Mapping | None = None,
     true_fractions=None,
     model_prior_name: str | None = None,
@@ -627,9 +627,9 @@ def evaluate_simulation_sweep(
     test_path,
     *,
     seed: int,
-    pcp_method: str = "em",
-    tol: float = 1e-8,
-    max_iter: int = 10_000,
+    pcp_method: str,
+    tol: float,
+    max_iter: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Figs. 6-7 and the Sect. 4.1 prior table from the simulation sweep's predictions.
 
@@ -642,7 +642,8 @@ def evaluate_simulation_sweep(
     seed : int
         Seed of the stochastic classifier.
     pcp_method, tol, max_iter
-        How the prediction-consistent priors are found (the paper: half-EM, ``"em"``).
+        How the prediction-consistent priors are found; the workflow passes its ``pcp:``
+        settings (the paper: half-EM, ``"em"``).
 
     Returns
     -------
@@ -716,10 +717,10 @@ def evaluate_real_sweep(
     *,
     task: str,
     seed: int,
-    z_threshold: float = 3.0,
-    pcp_method: str = "em",
-    tol: float = 1e-8,
-    max_iter: int = 10_000,
+    z_threshold: float,
+    pcp_method: str,
+    tol: float,
+    max_iter: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Figs. 8-9, the bundled Sect. 4.4 table and the bias verdict from a real-data sweep.
 
@@ -836,10 +837,10 @@ CLARKE_PROBABILITY_COLUMNS = ("class_prob_galaxy", "class_prob_star", "class_pro
 def clarke_pcp_table(
     path,
     *,
-    training_prior=(0.729, 0.150, 0.121),
-    method: str = "em",
-    tol: float = 1e-8,
-    max_iter: int = 10_000,
+    training_prior,
+    method: str,
+    tol: float,
+    max_iter: int,
     columns=CLARKE_PROBABILITY_COLUMNS,
 ) -> pd.DataFrame:
     """Sect. 4.4: PCPs of the Clarke et al. (2020) catalogue, streamed from Parquet.

@@ -25,18 +25,18 @@ def main(smk):
         # A truncated or edited copy of the bundled survey files stops the run here.
         catalog.verify_bundled(Path(inputs.sdss).parent)
     if source == "bundled" and task == "sga":
-        table, cutflow = catalog.prepare_bundled_star_galaxy_qso(inputs.sdss, config)
+        table, cutflow = catalog.prepare_bundled_star_galaxy_qso(inputs.sdss, config=config)
     elif source == "bundled":
         blazars = pd.read_parquet(inputs.blazars)
         table, cutflow = catalog.prepare_bundled_blazar_task(
-            inputs.sdss, inputs.bzcat, blazars, config
+            inputs.sdss, inputs.bzcat, blazars, config=config
         )
     elif task == "sga":
         table, cutflow = catalog.prepare_star_galaxy_agn(
             pd.read_parquet(inputs.spec),
             pd.read_parquet(inputs.wise),
             pd.read_parquet(inputs.twomass),
-            config,
+            config=config,
         )
     else:
         table, cutflow = catalog.prepare_blazar_task(
@@ -44,7 +44,7 @@ def main(smk):
             pd.read_parquet(inputs.wise),
             pd.read_parquet(inputs.photo),
             pd.read_parquet(inputs.blazars),
-            config,
+            config=config,
         )
     description = catalog.TASKS[PREPARERS[(source, task)]]
     metadata = {

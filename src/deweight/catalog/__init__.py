@@ -27,7 +27,7 @@ from deweight.catalog.bundled import (
     prepare_bundled_star_galaxy_qso,
     verify_bundled,
 )
-from deweight.catalog.config import DEFAULT_PREPARE_CONFIG, resolve_prepare_config
+from deweight.catalog.config import PREPARE_SETTINGS, resolve_prepare_config
 from deweight.catalog.cutflow import CutFlow
 from deweight.catalog.photometry import (
     SDSS_PHOTO_FLAGS,
@@ -42,7 +42,7 @@ from deweight.catalog.tasks import TASKS
 
 __all__ = [
     "BUNDLED_FILES",
-    "DEFAULT_PREPARE_CONFIG",
+    "PREPARE_SETTINGS",
     "SDSS_PHOTO_FLAGS",
     "TASKS",
     "WISE_ZERO_POINT_MAG",

@@ -76,7 +76,8 @@ def prepare_star_galaxy_agn(
     spec: pd.DataFrame,
     wise: pd.DataFrame,
     twomass: pd.DataFrame | None = None,
-    config: Mapping[str, Any] | None = None,
+    *,
+    config: Mapping[str, Any],
 ) -> tuple[pd.DataFrame, CutFlow]:
     """Star / galaxy / AGN table of Section 3.3 of Lake & Tsai (2022) (their Table 3).
 
@@ -97,8 +98,10 @@ def prepare_star_galaxy_agn(
     ----------
     spec, wise, twomass : pandas.DataFrame
         See the module documentation for the columns; ``twomass`` is optional.
-    config : mapping, optional
-        Overrides of :data:`~deweight.catalog.config.DEFAULT_PREPARE_CONFIG`.
+    config : mapping
+        Every catalogue preparation setting (:data:`~deweight.catalog.config.PREPARE_SETTINGS`,
+        checked by :func:`~deweight.catalog.config.resolve_prepare_config`): the workflow's
+        ``prepare:`` block with ``split_seed``.
 
     Returns
     -------
@@ -159,7 +162,8 @@ def prepare_blazar_task(
     wise: pd.DataFrame,
     photo: pd.DataFrame,
     blazars: pd.DataFrame,
-    config: Mapping[str, Any] | None = None,
+    *,
+    config: Mapping[str, Any],
 ) -> tuple[pd.DataFrame, CutFlow]:
     """Galaxy / star / AGN / BL Lac / FSRQ table of Section 3.4 of Lake & Tsai (2022) (Table 4).
 
@@ -187,8 +191,10 @@ def prepare_blazar_task(
         See the module documentation.
     blazars : pandas.DataFrame
         The merged catalogue from :func:`~deweight.catalog.blazars.merge_blazar_catalogs`.
-    config : mapping, optional
-        Overrides of :data:`~deweight.catalog.config.DEFAULT_PREPARE_CONFIG`.
+    config : mapping
+        Every catalogue preparation setting (:data:`~deweight.catalog.config.PREPARE_SETTINGS`,
+        checked by :func:`~deweight.catalog.config.resolve_prepare_config`): the workflow's
+        ``prepare:`` block with ``split_seed``.
 
     Returns
     -------

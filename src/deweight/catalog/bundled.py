@@ -134,7 +134,7 @@ def verify_bundled(directory: str | os.PathLike) -> dict[str, str]:
 
 
 def prepare_bundled_star_galaxy_qso(
-    sdss_csv: str | os.PathLike | pd.DataFrame, config: Mapping[str, Any] | None = None
+    sdss_csv: str | os.PathLike | pd.DataFrame, *, config: Mapping[str, Any]
 ) -> tuple[pd.DataFrame, CutFlow]:
     """Galaxy / star / QSO table in SDSS optical colours from the bundled DR14 sample.
 
@@ -153,8 +153,10 @@ def prepare_bundled_star_galaxy_qso(
     ----------
     sdss_csv : path or pandas.DataFrame
         The bundled ``sdss_dr14_specphoto_sample_10k.csv`` (or its contents).
-    config : mapping, optional
-        Overrides of :data:`~deweight.catalog.config.DEFAULT_PREPARE_CONFIG`.
+    config : mapping
+        Every catalogue preparation setting (:data:`~deweight.catalog.config.PREPARE_SETTINGS`,
+        checked by :func:`~deweight.catalog.config.resolve_prepare_config`): the workflow's
+        ``prepare:`` block with ``split_seed``.
 
     Returns
     -------
@@ -183,7 +185,8 @@ def prepare_bundled_blazar_task(
     sdss_csv: str | os.PathLike | pd.DataFrame,
     bzcat_csv: str | os.PathLike | pd.DataFrame,
     blazars: pd.DataFrame,
-    config: Mapping[str, Any] | None = None,
+    *,
+    config: Mapping[str, Any],
 ) -> tuple[pd.DataFrame, CutFlow]:
     """Galaxy / star / QSO / BL Lac / FSRQ table in SDSS optical colours (offline stand-in).
 
@@ -213,8 +216,10 @@ def prepare_bundled_blazar_task(
         The bundled ``bzcat5_with_photometry.csv``.
     blazars : pandas.DataFrame
         The merged catalogue from :func:`~deweight.catalog.blazars.merge_blazar_catalogs`.
-    config : mapping, optional
-        Overrides of :data:`~deweight.catalog.config.DEFAULT_PREPARE_CONFIG`.
+    config : mapping
+        Every catalogue preparation setting (:data:`~deweight.catalog.config.PREPARE_SETTINGS`,
+        checked by :func:`~deweight.catalog.config.resolve_prepare_config`): the workflow's
+        ``prepare:`` block with ``split_seed``.
 
     Returns
     -------

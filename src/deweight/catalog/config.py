@@ -6,63 +6,59 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["DEFAULT_PREPARE_CONFIG", "resolve_prepare_config"]
+__all__ = ["PREPARE_SETTINGS", "resolve_prepare_config"]
 
-#: Defaults, following Sections 3.3 and 3.4 of Lake & Tsai (2022) where the paper sets a value.
-DEFAULT_PREPARE_CONFIG: Mapping[str, Any] = {
-    # SNR threshold applied to every band the task uses (Sections 3.3, 3.4).
-    "snr_min": 5.0,
-    # The "2" and "0.02" of Eq. 20.
-    "eq20_factor": 2.0,
-    "eq20_floor": 0.02,
-    # zWarning values accepted (Section 3.3, following Clarke et al. 2020).
-    "zwarning_allowed": [0, 16],
-    # SpecObj x AllWISE match radius, arcsec (Section 3.3).
-    "wise_match_radius_arcsec": 3.0,
-    # SpecObj sources this close to a merged blazar get the blazar class, arcsec (Section 3.4).
-    "blazar_label_radius_arcsec": 5.0,
-    # BZCAT x 4LAC-counterpart radius within which they are the same blazar, arcsec (Section 3.4).
-    "blazar_merge_radius_arcsec": 10.0,
-    # 4LAC sources dropped before the merge (Section 3.4).
-    "drop_4lac": ["4FGL J1956.1+0234"],
-    # 4LAC release: "dr1" (the paper's, high latitude) or "dr3" (high + low latitude).
-    "lac_release": "dr1",
-    # train / dev / test fractions (Section 3.3) and the seed of the random split.
-    "split_fractions": [0.8, 0.1, 0.1],
-    "split_seed": 20220620,
-    # Bundled stand-in only: fraction of the final table that BL Lacs and FSRQs make up.
-    "bundled_blazar_fractions": {"bll": 0.005, "fsrq": 0.01},
-    # Bundled stand-in only: open interval of plausible SDSS magnitudes, mag.
-    "bundled_magnitude_range": [10.0, 30.0],
-}
+#: Names of the catalogue preparation settings. Their values, described, and the defaults the
+#: workflow uses are in workflow/schemas/config.schema.yaml (``prepare:``, plus ``split_seed``
+#: from the top-level ``seed``); the library states no second copy of them.
+PREPARE_SETTINGS: tuple[str, ...] = (
+    "snr_min",
+    "eq20_factor",
+    "eq20_floor",
+    "zwarning_allowed",
+    "wise_match_radius_arcsec",
+    "blazar_label_radius_arcsec",
+    "blazar_merge_radius_arcsec",
+    "drop_4lac",
+    "lac_release",
+    "split_fractions",
+    "split_seed",
+    "bundled_blazar_fractions",
+    "bundled_magnitude_range",
+)
 
 
-def resolve_prepare_config(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Merge ``config`` over :data:`DEFAULT_PREPARE_CONFIG` and check the values.
+def resolve_prepare_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Check a complete set of catalogue preparation settings and normalise their types.
 
     Parameters
     ----------
-    config : mapping, optional
-        Settings that override the defaults; keys must be keys of
-        :data:`DEFAULT_PREPARE_CONFIG`.
+    config : mapping
+        Every setting of :data:`PREPARE_SETTINGS` and no other: the workflow's ``prepare:``
+        block (defaults filled from its schema) with ``split_seed``.
 
     Returns
     -------
     dict
-        The complete settings.
+        A copy with numbers as float/int and lists as lists.
 
     Raises
     ------
     ValueError
-        If a key is unknown (a typo would otherwise be silently ignored) or a value is out of
-        range.
+        If a setting is missing or unknown (a typo would otherwise be silently ignored), or a
+        value is out of range.
     """
-    resolved = copy.deepcopy(dict(DEFAULT_PREPARE_CONFIG))
-    for key, value in (config or {}).items():
-        if key not in resolved:
-            known = ", ".join(sorted(resolved))
-            raise ValueError(f"unknown prepare setting {key!r}; known settings: {known}")
-        resolved[key] = copy.deepcopy(value)
+    resolved = copy.deepcopy(dict(config))
+    unknown = sorted(set(resolved) - set(PREPARE_SETTINGS))
+    if unknown:
+        known = ", ".join(PREPARE_SETTINGS)
+        raise ValueError(f"unknown prepare setting {unknown[0]!r}; known settings: {known}")
+    missing = [key for key in PREPARE_SETTINGS if key not in resolved]
+    if missing:
+        raise ValueError(
+            f"prepare settings {missing} are missing; the workflow's defaults are in "
+            "workflow/schemas/config.schema.yaml"
+        )
 
     for key in (
         "snr_min",
