@@ -104,7 +104,8 @@ def test_snakemake_reports_an_unknown_key_in_a_few_lines():
 
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
-    """Table 3 of the bundled data, made for real in a copy of the workflow, and its report."""
+    """Table 3 and Fig. 4 of the bundled data, made for real in a copy of the workflow, and the
+    report of them."""
     root = tmp_path_factory.mktemp("workflow")
     for name in ("Snakefile", "workflow", "config", "envs"):
         source = REPO / name
@@ -115,10 +116,10 @@ def small_run(tmp_path_factory):
     (root / "profiles").symlink_to("workflow/profiles")
     (root / "resources").mkdir()
     shutil.copytree(REPO / "resources" / "bundled", root / "resources" / "bundled")
-    target = "results/bundled/tables/table3.csv"
-    run = snakemake(["--cores", "1", target], cwd=root)
+    targets = ["results/bundled/tables/table3.csv", "results/bundled/figures/fig4.png"]
+    run = snakemake(["--cores", "1", *targets], cwd=root)
     assert run.returncode == 0, run.stderr[-3000:]
-    report = snakemake(["--report", "results/report.html", target], cwd=root)
+    report = snakemake(["--report", "results/report.html", *targets], cwd=root)
     assert report.returncode == 0, report.stderr[-3000:]
     return run, (root / "results" / "report.html").read_text(errors="replace")
 
@@ -139,6 +140,7 @@ def test_the_report_shows_tables_with_captions_that_name_the_bundled_classes(sma
     # The bundled sample's rare class is SDSS's QSO, not the paper's AGN.
     assert "star/galaxy/QSO" in html
     assert "Cut flow of the sga task" in html
+    assert "Fig. 4 (real data" in html
 
 
 def test_every_caption_the_rules_name_exists():

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+from deweight import registry
 from deweight._workflow import ConfigError, check_config
 
 # Validate and fill the schema's defaults; a bad key is reported in a few lines.
@@ -20,44 +21,29 @@ SOURCE = config["data"]["source"]
 SIM_VARIANTS = config["simulation"]["variants"]
 SIM_SIZES = config["simulation"]["sizes"]
 REAL_VARIANTS = config["realdata"]["variants"]
-TASKS = ["sga", "blazar"]
+TASKS = list(registry.TASK_NAMES)
 BUNDLED = "resources/bundled"
 ARCHIVE = "resources/archive"
 
-# Human-readable names of the data behind each output, used in titles, captions and the
-# data_source column of the tables.
-SIMULATION_LABEL = "Simulation (Lake & Tsai 2022, Sect. 3.2)"
+# What each data source and task is (inputs, classes, labels, figure panels) lives in one
+# table, deweight.registry; these are the views the rules use.
+SIMULATION_LABEL = registry.SIMULATION_LABEL
+# Titles, captions and the data_source column of the tables.
 SOURCE_LABELS = {
-    "bundled": {
-        "sga": "SDSS DR14 optical sample (bundled offline stand-in, not the paper's WISE data)",
-        "blazar": (
-            "SDSS DR14 optical sample + Roma-BZCAT 5 blazars: two samples "
-            "(bundled offline stand-in, not the paper's WISE data)"
-        ),
-    },
-    "archive": {
-        "sga": "SDSS DR16 x AllWISE x 2MASS (archive data, as in the paper)",
-        "blazar": "SDSS DR16 x AllWISE + Roma-BZCAT 5 + 4LAC (archive data, as in the paper)",
-    },
+    source: {task: registry.spec(source, task).label for task in TASKS}
+    for source in registry.SOURCES
 }
-
 # Class names of the two real-data tasks, in label order.
 TASK_CLASSES = {
-    "bundled": {
-        "sga": ["galaxy", "star", "qso"],
-        "blazar": ["galaxy", "star", "qso", "bll", "fsrq"],
-    },
-    "archive": {
-        "sga": ["galaxy", "star", "agn"],
-        "blazar": ["galaxy", "star", "agn", "bll", "fsrq"],
-    },
+    source: {task: list(registry.spec(source, task).class_names) for task in TASKS}
+    for source in registry.SOURCES
 }
 
 
 wildcard_constraints:
-    source="bundled|archive",
+    source="|".join(registry.SOURCES),
     variant="base|weighted|biased",
-    task="sga|blazar",
+    task="|".join(registry.TASK_NAMES),
     size=r"\d+",
 
 
@@ -148,23 +134,9 @@ def blazar_catalog_inputs(wildcards):
 
 
 def task_inputs(wildcards):
+    """The files the preparer of a task reads (deweight.registry)."""
     require_archive_mode(wildcards)
-    if wildcards.source == "bundled":
-        inputs = {"sdss": f"{BUNDLED}/sdss_dr14_specphoto_sample_10k.csv"}
-        if wildcards.task == "blazar":
-            inputs["bzcat"] = f"{BUNDLED}/bzcat5_with_photometry.csv"
-            inputs["blazars"] = "results/bundled/catalogs/blazars.parquet"
-        return inputs
-    inputs = {
-        "spec": f"{ARCHIVE}/sdss_specobj.parquet",
-        "wise": f"{ARCHIVE}/allwise.parquet",
-    }
-    if wildcards.task == "sga":
-        inputs["twomass"] = f"{ARCHIVE}/sdss_twomass.parquet"
-    else:
-        inputs["photo"] = f"{ARCHIVE}/sdss_photoobj.parquet"
-        inputs["blazars"] = "results/archive/catalogs/blazars.parquet"
-    return inputs
+    return dict(registry.spec(wildcards.source, wildcards.task).inputs)
 
 
 def simulation_training_set(wildcards):
