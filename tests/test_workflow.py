@@ -72,7 +72,12 @@ def test_whole_bundled_dag_runs_end_to_end_on_the_mini_config(tmp_path):
         timeout=900,
     )
     assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-5000:])
+    # It ends by saying where the results are and how to build the report.
+    assert "snakemake --report results/report.html" in result.stdout + result.stderr
     results = tmp_path / "results"
+    # Timings go to the logs, not the tables: a rerun writes the same bytes.
+    for pcp_file in results.rglob("pcp*.csv"):
+        assert "seconds" not in pd.read_csv(pcp_file).columns, pcp_file
     for table in ("table1", "table2", "pcp"):
         assert not pd.read_csv(results / "simulation" / "tables" / f"{table}.csv").empty
     for fig in ("fig1", "fig2", "fig3", "fig6", "fig7"):
@@ -112,3 +117,15 @@ def test_whole_bundled_dag_runs_end_to_end_on_the_mini_config(tmp_path):
     html = (results / "report.html").read_text(errors="replace")
     for caption in ("Fig. 6 (simulation)", "Fig. 9 (real data"):
         assert caption in html
+    # ... and every table, the bundled classes named as they are (QSO, not AGN).
+    for caption in (
+        "Table 1 (simulation",
+        "Table 2 (simulation",
+        "Table 3 (bundled data)",
+        "Table 4 (bundled data)",
+        "Prediction-consistent priors, simulation",
+        "Prediction-consistent priors, real data",
+        "Bias verdict (bundled data)",
+        "star/galaxy/QSO task",
+    ):
+        assert caption in html, caption
