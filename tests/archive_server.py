@@ -143,6 +143,10 @@ class FakeArchive:
     latest_id: int | None = None
     #: Fermi-LAT FSSC files (name -> content) under /ssc/data/access/lat/4LACDR3/.
     fermi_files: dict[str, bytes] = field(default_factory=dict)
+    #: VizieR answers by catalogue (e.g. "VII/274"), consulted before the fixture files.
+    vizier_tables: dict[str, bytes] = field(default_factory=dict)
+    #: Seconds each SkyServer answer waits (lets a test interrupt a download between chunks).
+    skyserver_delay_s: float = 0.0
     requests: list[RecordedRequest] = field(default_factory=list)
 
     def __post_init__(self):
@@ -466,6 +470,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- SkyServer -------------------------------------------------------------
     def _do_skyserver(self, match, body, fault):
+        time.sleep(self.archive.skyserver_delay_s)
         query = parse_qs(urlsplit(self.path).query)
         if query.get("format") != ["csv"] or "cmd" not in query:
             return self._send(400, b"bad request", "text/plain")
@@ -546,8 +551,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _do_vizier(self, match, body, fault):
         script = body.decode()
         source = re.search(r"^-source=(\S+)$", script, re.MULTILINE)
+        served = self.archive.vizier_tables.get(source[1]) if source else None
         fixture = VIZIER_FIXTURES.get(source[1]) if source else None
-        if fixture is None:
+        if served is None and fixture is None:
             text = (
                 '<?xml version="1.0" encoding="UTF-8"?>\n<VOTABLE version="1.4" '
                 'xmlns="http://www.ivoa.net/xml/VOTable/v1.3"><RESOURCE>'
@@ -555,7 +561,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "</RESOURCE></VOTABLE>\n"
             )
             return self._send(200, text.encode(), "text/xml")
-        content = (FIXTURES / fixture).read_bytes()
+        content = served if served is not None else (FIXTURES / fixture).read_bytes()
         if fault == "overflow":
             content = content.replace(
                 b"</RESOURCE>", b'<INFO name="QUERY_STATUS" value="OVERFLOW"/></RESOURCE>'
