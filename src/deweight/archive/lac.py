@@ -110,6 +110,7 @@ def _acquire_fermi(settings: Mapping[str, Any], network: NetworkSettings):
                 f"{FERMI_SERVICE} file {url} is not a readable FITS table: {error}"
             ) from error
         parts.append(_mapped_frame(frame, settings["columns"], FERMI_SERVICE, name))
+        log.info("%s: %s (%d bytes) -> %d rows", FERMI_SERVICE, name, info["bytes"], len(frame))
         downloads.append({"url": url, "file_name": name, **info})
     return (
         pd.concat(parts, ignore_index=True),

@@ -304,9 +304,7 @@ def read_4lac(
         columns found), or no row has a finite counterpart position.
     """
     if isinstance(path_or_table, (list, tuple)):
-        parts = [
-            read_4lac(part, columns=columns, table_name=table_name) for part in path_or_table
-        ]
+        parts = [read_4lac(part, columns=columns, table_name=table_name) for part in path_or_table]
         combined = pd.concat(parts, ignore_index=True)
         return _drop_bad_positions(combined, cutflow, "4lac_position", "4LAC: no usable position")
     table, label = _load_table(path_or_table, table_name, "4LAC table")
