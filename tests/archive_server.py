@@ -12,8 +12,11 @@ would to the archives:
   table upload; an AllWISE-like catalogue is cross-matched to uploaded positions.
 - VizieR (``/viz-bin/votable``, POST of an ASU script) returning recorded-format
   VOTables.
-- A Zenodo-like file download (``/records/<id>/files/<name>``) with HTTP Range
-  support, and the record API (``/api/records/<id>``).
+- A Zenodo-like file download (``/records/<id>/files/<name>`` and the API's
+  ``/api/records/<id>/files/<name>/content``) with HTTP Range support, and the record
+  API (``/api/records/<id>``: ``files[].key``/``checksum``/``links.self``; a concept id
+  redirects to the latest version, as does ``links.latest``).
+- A Fermi-LAT FSSC-like 4LAC page (``/ssc/data/access/lat/4LACDR3/<file>``), with Range.
 
 Faults are injected per route with `FakeArchive.inject` and consumed one per
 request: ``"timeout"`` (answer after ``slow_seconds``), ``"503"``, ``"html"`` (an
@@ -132,6 +135,18 @@ class FakeArchive:
         )
     )
     files: dict[str, bytes] = field(default_factory=dict)
+    #: Zenodo: files of other record versions (record id -> name -> content); ``files`` are
+    #: those of ``record_id``. ``concept_id`` redirects to ``latest_id`` (default record_id).
+    record_files: dict[int, dict[str, bytes]] = field(default_factory=dict)
+    record_id: int = 3459293
+    concept_id: int = 3459292
+    latest_id: int | None = None
+    #: Fermi-LAT FSSC files (name -> content) under /ssc/data/access/lat/4LACDR3/.
+    fermi_files: dict[str, bytes] = field(default_factory=dict)
+    #: VizieR answers by catalogue (e.g. "VII/274"), consulted before the fixture files.
+    vizier_tables: dict[str, bytes] = field(default_factory=dict)
+    #: Seconds each SkyServer answer waits (lets a test interrupt a download between chunks).
+    skyserver_delay_s: float = 0.0
     requests: list[RecordedRequest] = field(default_factory=list)
 
     def __post_init__(self):
@@ -179,10 +194,24 @@ class FakeArchive:
         with self._lock:
             return [request for request in self.requests if request.route == route]
 
-    def add_file(self, name: str, content: bytes) -> str:
-        """Serve ``content`` as a Zenodo record file; return its URL."""
-        self.files[name] = content
-        return f"{self.base_url}/records/3459293/files/{name}"
+    def add_file(self, name: str, content: bytes, record: int | None = None) -> str:
+        """Serve ``content`` as a file of a Zenodo record (default ``record_id``); return its URL."""
+        if record is None or record == self.record_id:
+            self.files[name] = content
+            record = self.record_id
+        else:
+            self.record_files.setdefault(record, {})[name] = content
+        return f"{self.base_url}/records/{record}/files/{name}"
+
+    def files_of(self, record: int) -> dict[str, bytes] | None:
+        if record == self.record_id:
+            return self.files
+        return self.record_files.get(record)
+
+    def add_fermi_file(self, name: str, content: bytes) -> str:
+        """Serve ``content`` as a Fermi-LAT FSSC 4LAC file; return the page URL."""
+        self.fermi_files[name] = content
+        return f"{self.base_url}/ssc/data/access/lat/4LACDR3/"
 
     # -- internals -------------------------------------------------------------
     def _next_fault(self, route: str) -> str | None:
@@ -347,8 +376,11 @@ class _Handler(BaseHTTPRequestHandler):
             ("tap_result", r"/tap/async/(?P<job>\w+)/results/result"),
             ("tap_job", r"/tap/async/(?P<job>\w+)"),
             ("vizier", r"/viz-bin/votable"),
-            ("download", r"/records/\d+/files/(?P<name>[^/]+)"),
-            ("zenodo_api", r"/api/records/\d+"),
+            ("download", r"/records/(?P<record>\d+)/files/(?P<name>[^/]+)"),
+            ("download", r"/api/records/(?P<record>\d+)/files/(?P<name>[^/]+)/content"),
+            ("fermi", r"/ssc/data/access/lat/4LACDR3/(?P<name>[^/]+)"),
+            ("zenodo_latest", r"/api/records/(?P<record>\d+)/versions/latest"),
+            ("zenodo_api", r"/api/records/(?P<record>\d+)"),
         ]
         for route, pattern in patterns:
             match = re.fullmatch(pattern, path)
@@ -438,6 +470,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- SkyServer -------------------------------------------------------------
     def _do_skyserver(self, match, body, fault):
+        time.sleep(self.archive.skyserver_delay_s)
         query = parse_qs(urlsplit(self.path).query)
         if query.get("format") != ["csv"] or "cmd" not in query:
             return self._send(400, b"bad request", "text/plain")
@@ -518,8 +551,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _do_vizier(self, match, body, fault):
         script = body.decode()
         source = re.search(r"^-source=(\S+)$", script, re.MULTILINE)
+        served = self.archive.vizier_tables.get(source[1]) if source else None
         fixture = VIZIER_FIXTURES.get(source[1]) if source else None
-        if fixture is None:
+        if served is None and fixture is None:
             text = (
                 '<?xml version="1.0" encoding="UTF-8"?>\n<VOTABLE version="1.4" '
                 'xmlns="http://www.ivoa.net/xml/VOTable/v1.3"><RESOURCE>'
@@ -527,7 +561,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "</RESOURCE></VOTABLE>\n"
             )
             return self._send(200, text.encode(), "text/xml")
-        content = (FIXTURES / fixture).read_bytes()
+        content = served if served is not None else (FIXTURES / fixture).read_bytes()
         if fault == "overflow":
             content = content.replace(
                 b"</RESOURCE>", b'<INFO name="QUERY_STATUS" value="OVERFLOW"/></RESOURCE>'
@@ -536,7 +570,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- Zenodo ----------------------------------------------------------------
     def _do_download(self, match, body, fault):
-        content = self.archive.files.get(match["name"])
+        files = self.archive.files_of(int(match["record"])) or {}
+        self._send_file(files.get(match["name"]), fault)
+
+    def _do_fermi(self, match, body, fault):
+        self._send_file(self.archive.fermi_files.get(match["name"]), fault)
+
+    def _send_file(self, content: bytes | None, fault: str | None):
+        """A file with HTTP Range support; ``cut`` drops the connection half-way."""
         if content is None:
             return self._send(404, b"file not found", "text/plain")
         total = len(content)
@@ -560,16 +601,40 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.wfile.write(payload)
 
+    def _do_zenodo_latest(self, match, body, fault):
+        latest = self.archive.latest_id or self.archive.record_id
+        self._redirect(f"{self.archive.base_url}/api/records/{latest}")
+
     def _do_zenodo_api(self, match, body, fault):
+        archive = self.archive
+        record = int(match["record"])
+        if record == archive.concept_id:  # Zenodo redirects a concept id to the latest version
+            latest = archive.latest_id or archive.record_id
+            return self._redirect(f"{archive.base_url}/api/records/{latest}")
+        files = archive.files_of(record)
+        if files is None:
+            return self._send(404, b'{"status": 404, "message": "not found"}', "application/json")
+        base = f"{archive.base_url}/api/records/{record}"
+        versions = sorted({archive.record_id, *archive.record_files})
         document = {
-            "id": 3459293,
+            "id": record,
+            "conceptrecid": str(archive.concept_id),
+            "doi": f"10.5281/zenodo.{record}",
+            "metadata": {"version": f"v{versions.index(record) + 1}"},
+            "links": {
+                "self": base,
+                "html": f"{archive.base_url}/records/{record}",
+                "latest": f"{base}/versions/latest",
+            },
             "files": [
                 {
+                    "id": hashlib.sha1(name.encode()).hexdigest(),
                     "key": name,
                     "size": len(content),
                     "checksum": "md5:" + hashlib.md5(content).hexdigest(),
+                    "links": {"self": f"{base}/files/{name}/content"},
                 }
-                for name, content in self.archive.files.items()
+                for name, content in files.items()
             ],
         }
         self._send(200, json.dumps(document).encode(), "application/json")

@@ -28,7 +28,8 @@ from deweight.archive.tap import votable_reports_overflow
 
 SHARED = Path("/work/shared/data")
 FIXTURES = Path(__file__).parent / "fixtures" / "archive"
-CONFIG = yaml.safe_load((FIXTURES / "config_archive.yaml").read_text())["archive"]
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["archive"]
 SPECOBJ = SdssTableSpec.from_config("specobj", CONFIG["sdss"]["specobj"])
 PHOTOOBJ = SdssTableSpec.from_config("photoobj", CONFIG["sdss"]["photoobj"])
 TWOMASS = SdssTableSpec.from_config("twomass", CONFIG["sdss"]["twomass"])

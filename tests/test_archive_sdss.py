@@ -249,3 +249,15 @@ def test_the_fake_tap_service_also_answers_pyvo_synchronous_queries(fake_archive
     assert len(result) == len(specobj_fixture)
     np.testing.assert_allclose(result["z"], specobj_fixture["z"])
     assert fake_archive.requests_to("tap_sync")
+
+
+def test_a_column_the_service_lacks_stops_naming_the_service_and_the_column(
+    fake_archive, fast_network, tmp_path
+):
+    output = tmp_path / "sdss_photoobj.parquet"
+    table = {**TABLES["photoobj"], "columns": [*TABLES["photoobj"]["columns"], "psfMag_q"]}
+    with pytest.raises(ArchiveResponseError, match=r"SDSS SkyServer reported an error.*psfMag_q"):
+        acquire_sdss_table(
+            "photoobj", common_settings(fake_archive), table, output, network=fast_network
+        )
+    assert_nothing_written(output)

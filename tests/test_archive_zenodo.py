@@ -137,16 +137,33 @@ def test_missing_columns_are_named(tmp_path):
     assert not (tmp_path / "out.parquet").exists()
 
 
+PER_CLASS = {"GALAXY": "galaxies", "QSO": "quasars", "STAR": "stars"}
+
+
+def per_class_files() -> dict[str, bytes]:
+    """The sample split by predicted class, each saved as the authors' code does: with pandas'
+    unnamed index column first, and the columns in the authors' order (quasar before star)."""
+    sample = pd.read_csv(SAMPLE)
+    return {
+        f"SDSS-ML-{name}.csv": sample[sample["class_pred"] == label].to_csv().encode()
+        for label, name in PER_CLASS.items()
+    }
+
+
 def clarke_settings(archive, tmp_path, **overrides):
     return {
-        "url": archive.add_file("SDSS-ML-all.csv", SAMPLE.read_bytes()),
-        "file_name": "SDSS-ML-all.csv",
-        "record_api_url": f"{archive.base_url}/api/records/3459293",
-        "checksum": None,
+        "record_api_url": f"{archive.base_url}/api/records/{archive.record_id}",
+        "follow_latest": True,
+        "file_sets": [
+            ["SDSS-ML-galaxies*.csv*", "SDSS-ML-quasars*.csv*", "SDSS-ML-stars*.csv*"],
+            ["SDSS-ML-all*.csv*"],
+        ],
+        "checksums": {},
         "format": "auto",
         "id_columns": ["objid"],
         "probability_columns": PROBABILITIES,
         "expected_rows": 40,
+        "on_row_count_mismatch": "warn",
         "download_dir": str(tmp_path / "downloads"),
         "keep_download": True,
         "chunk_rows": 1000,
@@ -154,19 +171,37 @@ def clarke_settings(archive, tmp_path, **overrides):
     }
 
 
-def test_clarke2020_end_to_end_verifies_zenodo_checksum_and_records_provenance(
-    fake_archive, fast_network, tmp_path
-):
+def read_provenance(output: Path) -> dict:
+    return json.loads(output.with_name(output.name + ".provenance.json").read_text())
+
+
+def test_clarke2020_per_class_files_from_the_record_file_list(fake_archive, fast_network, tmp_path):
+    files = per_class_files()
+    for name, content in files.items():
+        fake_archive.add_file(name, content)
+    fake_archive.add_file("SDSS-ML-all.pkl", b"not a csv")  # the authors' pickle: not matched
     output = tmp_path / "clarke2020.parquet"
     settings = clarke_settings(fake_archive, tmp_path)
     assert acquire_clarke2020(settings, output, network=fast_network) == 40
-    provenance = json.loads(output.with_name(output.name + ".provenance.json").read_text())
-    assert provenance["extra"]["checksum_origin"] == "Zenodo record API"
-    assert provenance["extra"]["download"]["checksum"] == md5(SAMPLE.read_bytes())
-    assert provenance["row_count"] == 40
-    assert provenance["service"] == "Zenodo"
 
-    # A column change re-converts the kept download without fetching it again.
+    table = pq.read_table(output)
+    assert table.column_names == ["objid", *PROBABILITIES]  # by name, not position
+    assert all(table.schema.field(name).type == pa.float32() for name in PROBABILITIES)
+    sample = pd.read_csv(SAMPLE).set_index("objid")
+    got = table.to_pandas().set_index("objid").sort_index()
+    np.testing.assert_allclose(got[PROBABILITIES], sample.loc[got.index, PROBABILITIES], rtol=1e-6)
+    assert sorted(got.index) == sorted(sample.index)
+
+    provenance = read_provenance(output)
+    downloads = {entry["file_name"]: entry for entry in provenance["extra"]["downloads"]}
+    assert set(downloads) == set(files)
+    for name, content in files.items():
+        assert downloads[name]["checksum"] == md5(content)  # verified against the API's MD5
+        assert downloads[name]["checksum_origin"] == "Zenodo record API"
+    assert provenance["extra"]["record"]["record_id"] == str(fake_archive.record_id)
+    assert provenance["extra"]["row_count_check"]["result"] == "ok"
+
+    # A column change re-converts the kept downloads without fetching them again.
     fake_archive.requests.clear()
     acquire_clarke2020(
         {**settings, "probability_columns": ["class_prob_quasar"]}, output, network=fast_network
@@ -175,13 +210,118 @@ def test_clarke2020_end_to_end_verifies_zenodo_checksum_and_records_provenance(
     assert pq.read_schema(output).names == ["objid", "class_prob_quasar"]
 
 
-def test_clarke2020_of_the_wrong_size_is_refused(fake_archive, fast_network, tmp_path):
+def test_a_record_holding_only_an_all_file_uses_it(fake_archive, fast_network, tmp_path):
+    fake_archive.add_file("SDSS-ML-all.csv", SAMPLE.read_bytes())
+    output = tmp_path / "clarke2020.parquet"
+    assert (
+        acquire_clarke2020(clarke_settings(fake_archive, tmp_path), output, network=fast_network)
+        == 40
+    )
+    downloads = read_provenance(output)["extra"]["downloads"]
+    assert [entry["file_name"] for entry in downloads] == ["SDSS-ML-all.csv"]
+
+
+def test_a_concept_id_resolves_to_the_latest_version_and_says_so(
+    fake_archive, fast_network, tmp_path
+):
+    # Version 1 (the record) has an -all file; version 2 (latest) has the per-class files.
+    fake_archive.add_file("SDSS-ML-all.csv", SAMPLE.read_bytes())
+    latest = fake_archive.record_id + 100
+    for name, content in per_class_files().items():
+        fake_archive.add_file(name, content, record=latest)
+    fake_archive.latest_id = latest
+    output = tmp_path / "clarke2020.parquet"
+    concept_url = f"{fake_archive.base_url}/api/records/{fake_archive.concept_id}"
+    settings = clarke_settings(fake_archive, tmp_path, record_api_url=concept_url)
+    assert acquire_clarke2020(settings, output, network=fast_network) == 40
+    record = read_provenance(output)["extra"]["record"]
+    assert record["record_id"] == str(latest) and record["resolved_by"] == "redirect"
+    assert record["version"] == "v2" and record["concept_id"] == str(fake_archive.concept_id)
+    assert all(f"/records/{latest}/" in r.path for r in fake_archive.requests_to("download"))
+
+    # A version id is followed to the newest version through links.latest, unless disabled.
+    output_2 = tmp_path / "v.parquet"
+    version_url = f"{fake_archive.base_url}/api/records/{fake_archive.record_id}"
+    acquire_clarke2020(
+        clarke_settings(fake_archive, tmp_path, record_api_url=version_url),
+        output_2,
+        network=fast_network,
+    )
+    assert read_provenance(output_2)["extra"]["record"]["resolved_by"] == "links.latest"
+    acquire_clarke2020(
+        clarke_settings(fake_archive, tmp_path, record_api_url=version_url, follow_latest=False),
+        output_2,
+        network=fast_network,
+    )
+    pinned = read_provenance(output_2)["extra"]
+    assert pinned["record"]["record_id"] == str(fake_archive.record_id)
+    assert [entry["file_name"] for entry in pinned["downloads"]] == ["SDSS-ML-all.csv"]
+
+
+def test_a_record_without_a_matching_file_names_what_it_has(fake_archive, fast_network, tmp_path):
+    fake_archive.add_file("SDSS-ML-all.pkl", b"pickle")
+    fake_archive.add_file("SDSS-ML-quasars.csv", per_class_files()["SDSS-ML-quasars.csv"])
+    output = tmp_path / "clarke2020.parquet"
+    with pytest.raises(ArchiveResponseError, match=r"Zenodo record 3459293.*no file set.*"
+                       r"\['SDSS-ML-all.pkl', 'SDSS-ML-quasars.csv'\]"):  # fmt: skip
+        acquire_clarke2020(clarke_settings(fake_archive, tmp_path), output, network=fast_network)
+    assert not output.exists() and not fake_archive.requests_to("download")
+
+
+def test_a_file_lacking_a_named_column_stops_with_the_columns_it_has(
+    fake_archive, fast_network, tmp_path
+):
+    files = per_class_files()
+    files["SDSS-ML-stars.csv"] = (
+        pd.read_csv(SAMPLE).rename(columns={"class_prob_star": "prob_star"}).to_csv().encode()
+    )
+    for name, content in files.items():
+        fake_archive.add_file(name, content)
+    output = tmp_path / "clarke2020.parquet"
+    with pytest.raises(ArchiveResponseError, match=r"SDSS-ML-stars.csv lacks columns "
+                       r"\['class_prob_star'\]; it has .*'prob_star'"):  # fmt: skip
+        acquire_clarke2020(clarke_settings(fake_archive, tmp_path), output, network=fast_network)
+    assert not output.exists()
+    assert not read_provenance_exists(output)
+
+
+def read_provenance_exists(output: Path) -> bool:
+    return output.with_name(output.name + ".provenance.json").exists()
+
+
+def test_a_different_row_count_is_a_recorded_warning_or_an_error(
+    fake_archive, fast_network, tmp_path, caplog
+):
+    for name, content in per_class_files().items():
+        fake_archive.add_file(name, content)
     output = tmp_path / "clarke2020.parquet"
     settings = clarke_settings(fake_archive, tmp_path, expected_rows=111_293_033)
+    assert acquire_clarke2020(settings, output, network=fast_network) == 40
+    check = read_provenance(output)["extra"]["row_count_check"]
+    assert check["result"] == "mismatch" and check["found"] == 40
+    assert "111293033" in check["warning"] and "111293033" in caplog.text
+
+    output.unlink()
+    read_provenance_path = output.with_name(output.name + ".provenance.json")
+    read_provenance_path.unlink()
     with pytest.raises(RowCountMismatchError, match="40 rows.*111293033"):
+        acquire_clarke2020(
+            {**settings, "on_row_count_mismatch": "error"}, output, network=fast_network
+        )
+    assert not output.exists() and not read_provenance_path.exists()
+
+
+def test_a_wrong_published_checksum_keeps_nothing(fake_archive, fast_network, tmp_path):
+    for name, content in per_class_files().items():
+        fake_archive.add_file(name, content)
+    output = tmp_path / "clarke2020.parquet"
+    settings = clarke_settings(
+        fake_archive, tmp_path, checksums={"SDSS-ML-stars.csv": "md5:" + "0" * 32}
+    )
+    with pytest.raises(ChecksumMismatchError, match="SDSS-ML-stars.csv"):
         acquire_clarke2020(settings, output, network=fast_network)
     assert not output.exists()
-    assert not output.with_name(output.name + ".provenance.json").exists()
+    assert not list((tmp_path / "downloads").rglob("SDSS-ML-stars.csv*"))
 
 
 def test_fits_sources_are_converted_in_batches(tmp_path):

@@ -17,7 +17,7 @@
 #   profile (or `--rerun-triggers mtime params input software-env`); then editing an
 #   adapter does not re-download either.
 # - An interrupted run resumes: SDSS and AllWISE chunks are kept in
-#   `<output>.parts/`, the Zenodo file in `<download>.part` (HTTP Range).
+#   `<output>.parts/`, the Zenodo and Fermi-LAT files in `<download>.part` (HTTP Range).
 #
 # The rules carry a high `priority:` so that they are the first jobs scheduled: a
 # machine without network then stops within seconds instead of after whatever other
@@ -136,10 +136,10 @@ if lookup(dpath="data/source", within=config) == "archive":
         conda:
             "../../envs/archive.yaml"
         params:
-            server=lookup(dpath="archive/vizier/server", within=config),
-            catalogue=lookup(dpath="archive/vizier/4lac", within=config),
+            lac=lookup(dpath="archive/4lac", within=config),
+            vizier_server=lookup(dpath="archive/vizier/server", within=config),
         message:
-            "Fetching 4LAC from VizieR -> {output.table}"
+            "Fetching 4LAC with counterpart positions ({params.lac[source]}) -> {output.table}"
         script:
             "../scripts/acquire_4lac.py"
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from deweight import catalog
 from deweight._workflow import run_logged
+from deweight.catalog.blazars import LAC_FITS_COLUMNS
 from deweight.experiments import write_parquet_atomic
 
 
@@ -13,7 +14,10 @@ def main(smk):
     if smk.wildcards.source == "bundled":
         catalog.verify_bundled(Path(smk.input.bzcat).parent)
     bzcat = catalog.read_bzcat(smk.input.bzcat)
-    lac = catalog.read_4lac(smk.input.lac)
+    # The bundled FITS file of the configured release, or the archive's 4lac.parquet, which
+    # deweight.archive.acquire_4lac writes under the DR3 FITS names whatever its source.
+    release = prepare["lac_release"] if smk.wildcards.source == "bundled" else "dr3"
+    lac = catalog.read_4lac(smk.input.lac, columns=LAC_FITS_COLUMNS[release])
     merged = catalog.merge_blazar_catalogs(
         bzcat,
         lac,

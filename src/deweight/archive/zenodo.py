@@ -1,21 +1,25 @@
-"""The Clarke et al. (2020) classification catalogue from Zenodo.
+"""The Clarke et al. (2020) classification catalogue from Zenodo, by the record's own file list.
 
 Clarke et al. (2020, A&A 639, A84) published class probabilities for 111,293,033
-SDSS sources (Zenodo record 10.5281/zenodo.3459293). Lake & Tsai (2022, §3.5) use
-only the identifiers and the galaxy/star/QSO probabilities.
+SDSS sources (Zenodo record 10.5281/zenodo.3459293). Lake & Tsai (2022, Sect. 3.5)
+use only the identifiers and the galaxy/star/QSO probabilities.
 
-Assumption, stated because it could not be checked offline: the exact file name
-and format of the record's catalogue are unknown here. The authors' code
-(github.com/informationcake/SDSS-ML, ``SDSS_ML_classifynew.py``) names the columns
-``objid``, ``class_prob_galaxy``, ``class_prob_quasar`` and ``class_prob_star``,
-so those are the defaults; URL, file name, columns, format and checksum are all
-configuration (``archive.clarke2020``). If no checksum is configured, the one
-Zenodo publishes in its record API is used when that is reachable; otherwise the
-file's MD5 and SHA-256 are recorded in the provenance for pinning.
+What is known and what is not (``shared/ARCHIVE_FACTS.md``): the authors' code writes
+one CSV per predicted class (``SDSS-ML-galaxies``, ``-quasars``, ``-stars``; 50.4 +
+2.1 + 58.8 million rows) with the columns ``objid ... class_prob_galaxy,
+class_prob_quasar, class_prob_star`` and, as saved by pandas, a leading unnamed index
+column. The record's actual file list, and whether 3459293 is a version or the concept
+id of all versions, are not known offline. So the file names are never assumed: the
+record API (``/api/records/<id>``, ``files[].key`` with ``checksum: "md5:<hex>"``) is
+asked for its files, following a concept id to the latest version, and every file
+matching the first configured pattern set that the record holds is downloaded
+(resumable, verified against the API's MD5) and streamed into one Parquet file of
+float32 probabilities, columns selected by name.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import logging
 import os
@@ -45,7 +49,8 @@ __all__ = [
     "acquire_clarke2020",
     "convert_catalogue_to_parquet",
     "download_with_resume",
-    "fetch_zenodo_checksum",
+    "fetch_zenodo_record",
+    "select_record_files",
 ]
 
 log = logging.getLogger(__name__)
@@ -63,41 +68,142 @@ def _parse_checksum(checksum: str) -> tuple[str, str]:
     return match.group(1), match.group(2).lower()
 
 
-def fetch_zenodo_checksum(
-    record_api_url: str, file_name: str, *, settings: NetworkSettings
-) -> str | None:
-    """The checksum Zenodo publishes for ``file_name`` in a record's API document.
+def _record_files(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """``key``, ``checksum``, ``size`` and download ``url`` of each file of a record document."""
+    files = document.get("files", [])
+    if isinstance(files, Mapping):  # InvenioRDM nests the list under "entries"
+        entries = files.get("entries", {})
+        files = list(entries.values()) if isinstance(entries, Mapping) else list(entries)
+    html = (document.get("links") or {}).get("html")
+    result = []
+    for entry in files:
+        key = entry.get("key") or entry.get("filename")
+        links = entry.get("links") or {}
+        url = links.get("content") or links.get("self") or links.get("download")
+        if url is None and html:
+            url = f"{html.rstrip('/')}/files/{key}?download=1"
+        result.append(
+            {"key": key, "checksum": entry.get("checksum"), "size": entry.get("size"), "url": url}
+        )
+    return result
 
-    Zenodo's record API (``https://zenodo.org/api/records/<id>``) lists the files as
-    ``{"files": [{"key": name, "checksum": "md5:<hex>", ...}]}``.
+
+def fetch_zenodo_record(
+    record_api_url: str, *, settings: NetworkSettings, follow_latest: bool = True
+) -> dict[str, Any]:
+    """A Zenodo record's identity and file list, from its record API document.
+
+    A concept id is redirected by Zenodo to the latest version (HTTP redirects are
+    followed); with ``follow_latest`` the document's ``links.latest`` is followed too,
+    so a version id also resolves to the newest version. Which version was used is
+    returned for the provenance.
+
+    Parameters
+    ----------
+    record_api_url : str
+        ``https://zenodo.org/api/records/<id>`` (a record or concept id).
+    settings : NetworkSettings
+        Timeouts and retries.
+    follow_latest : bool
+        Follow ``links.latest`` to the newest version.
 
     Returns
     -------
-    str or None
-        ``"md5:<hex>"``, or None if the record does not list the file.
+    dict
+        ``requested`` (the URL asked), ``url`` (the document's final URL), ``record_id``,
+        ``concept_id``, ``version``, ``doi``, ``resolved_by`` ("record", "redirect" or
+        "links.latest") and ``files`` (``key``, ``checksum``, ``size``, ``url`` each).
+
+    Raises
+    ------
+    ArchiveResponseError
+        The answer is not a JSON record document.
     """
     session = TimeoutSession(settings.request_timeout)
 
-    def request() -> dict:
-        response = session.get(record_api_url, headers={"Accept": "application/json"})
-        raise_for_http_status(response, ZENODO_SERVICE)
-        try:
-            return response.json()
-        except ValueError as error:
-            raise ArchiveResponseError(
-                f"{ZENODO_SERVICE} record API at {record_api_url} did not return JSON"
-            ) from error
+    def get(url: str) -> tuple[dict, str]:
+        def request() -> tuple[dict, str]:
+            response = session.get(url, headers={"Accept": "application/json"})
+            raise_for_http_status(response, ZENODO_SERVICE)
+            try:
+                document = response.json()
+            except ValueError as error:
+                raise ArchiveResponseError(
+                    f"{ZENODO_SERVICE} record API at {url} did not return JSON"
+                ) from error
+            if not isinstance(document, Mapping) or "files" not in document:
+                keys = list(document) if isinstance(document, Mapping) else type(document)
+                raise ArchiveResponseError(
+                    f"{ZENODO_SERVICE} record API at {url} returned no 'files' list; it has {keys}"
+                )
+            return document, response.url
 
-    document = call_with_retries(
-        request, description=f"{ZENODO_SERVICE} record API {record_api_url}", settings=settings
+        return call_with_retries(
+            request, description=f"{ZENODO_SERVICE} record API {url}", settings=settings
+        )
+
+    document, final_url = get(record_api_url)
+    resolved_by = "record" if final_url.rstrip("/") == record_api_url.rstrip("/") else "redirect"
+    latest = (document.get("links") or {}).get("latest")
+    if follow_latest and latest:
+        newest, newest_url = get(latest)
+        if str(newest.get("id")) != str(document.get("id")):
+            log.info(
+                "%s record %s has a newer version %s; using it",
+                ZENODO_SERVICE,
+                document.get("id"),
+                newest.get("id"),
+            )
+            document, final_url, resolved_by = newest, newest_url, "links.latest"
+    metadata = document.get("metadata") or {}
+    return {
+        "requested": record_api_url,
+        "url": final_url,
+        "record_id": str(document.get("id")),
+        "concept_id": str(document.get("conceptrecid")) if document.get("conceptrecid") else None,
+        "version": metadata.get("version"),
+        "doi": document.get("doi") or metadata.get("doi"),
+        "resolved_by": resolved_by,
+        "files": _record_files(document),
+    }
+
+
+def select_record_files(
+    files: Sequence[Mapping[str, Any]], file_sets: Sequence[Sequence[str]], record: str
+) -> list[Mapping[str, Any]]:
+    """The files of the first pattern set of which every pattern matches exactly one file.
+
+    Parameters
+    ----------
+    files : sequence of mapping
+        The record's files (``key`` each), as from :func:`fetch_zenodo_record`.
+    file_sets : sequence of sequence of str
+        Alternatives, in order of preference; each a list of shell-style patterns
+        (``fnmatch``, case-sensitive), e.g. the three per-class CSVs, then an ``-all`` file.
+    record : str
+        Record name for messages.
+
+    Raises
+    ------
+    ArchiveResponseError
+        No set matches; the message lists the record's files and the patterns.
+    """
+    keys = [entry["key"] for entry in files]
+    for patterns in file_sets:
+        chosen = []
+        for pattern in patterns:
+            matches = [entry for entry in files if fnmatch.fnmatchcase(entry["key"], pattern)]
+            if len(matches) != 1:
+                break
+            chosen.append(matches[0])
+        else:
+            if len({entry["key"] for entry in chosen}) == len(chosen):
+                return chosen
+    raise ArchiveResponseError(
+        f"{ZENODO_SERVICE} record {record} holds no file set matching "
+        f"archive.clarke2020.file_sets {[list(p) for p in file_sets]} (each pattern must match "
+        f"exactly one file); the record's files are {keys}"
     )
-    files = document.get("files", [])
-    if isinstance(files, Mapping):  # some API versions nest entries under "entries"
-        files = list(files.get("entries", {}).values())
-    for entry in files:
-        if entry.get("key") == file_name or entry.get("filename") == file_name:
-            return entry.get("checksum")
-    return None
 
 
 def download_with_resume(
@@ -325,7 +431,7 @@ def _missing_columns_error(
 
 
 def convert_catalogue_to_parquet(
-    source: str | Path,
+    source: str | Path | Sequence[str | Path],
     output: str | Path,
     *,
     id_columns: Sequence[str],
@@ -336,16 +442,18 @@ def convert_catalogue_to_parquet(
     origin: str | None = None,
     csv_block_bytes: int = 64 * 1024 * 1024,
 ) -> int:
-    """Stream a large catalogue into Parquet, keeping only the needed columns.
+    """Stream a large catalogue (one file or several) into one Parquet file.
 
     The 111-million-row catalogue does not fit in memory comfortably, so it is read
     and written batch by batch; probabilities are stored as float32 (ample for
-    values in [0, 1] and half the size).
+    values in [0, 1] and half the size). Columns are selected by name, never by
+    position, so a leading unnamed index column (as pandas writes one) is ignored.
 
     Parameters
     ----------
-    source : path
-        Downloaded catalogue (CSV, optionally gzip/bzip2-compressed; Parquet; FITS).
+    source : path or sequence of paths
+        Downloaded catalogue file(s) (CSV, optionally gzip/bzip2-compressed; Parquet;
+        FITS), concatenated in the order given (e.g. the per-class files).
     output : path
         Parquet file to write (atomically).
     id_columns : sequence of str
@@ -353,7 +461,7 @@ def convert_catalogue_to_parquet(
     probability_columns : sequence of str
         Class-probability columns, stored as float32.
     fmt : {"csv", "parquet", "fits", "auto"}, optional
-        Source format; by default inferred from the file name.
+        Source format; by default inferred from each file name.
     chunk_rows : int
         Rows per batch for Parquet and FITS sources.
     expected_rows : int, optional
@@ -371,51 +479,61 @@ def convert_catalogue_to_parquet(
 
     Raises
     ------
+    ArchiveResponseError
+        A file lacks a named column (the message lists the columns it has) or all are empty.
     RowCountMismatchError
         The catalogue does not have ``expected_rows`` rows (no output is written).
     """
-    source = Path(source)
-    fmt = _detect_format(source, fmt)
+    sources = [Path(source)] if isinstance(source, (str, Path)) else [Path(s) for s in source]
     columns = [*id_columns, *probability_columns]
     schema = None
     rows = 0
     with atomic_path(output) as temporary:
         writer = None
         try:
-            for batch in _iter_batches(
-                source, fmt, columns, probability_columns, chunk_rows, csv_block_bytes
-            ):
-                table = (
-                    pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
-                )
-                if not set(columns) <= set(table.column_names):
-                    raise _missing_columns_error(source, columns, table.column_names)
-                table = table.select(columns)
-                table = table.cast(
-                    pa.schema(
-                        [
-                            pa.field(
-                                name,
-                                pa.float32()
-                                if name in probability_columns
-                                else table.schema.field(name).type,
-                            )
-                            for name in columns
-                        ]
+            for path in sources:
+                for batch in _iter_batches(
+                    path,
+                    _detect_format(path, fmt),
+                    columns,
+                    probability_columns,
+                    chunk_rows,
+                    csv_block_bytes,
+                ):
+                    table = (
+                        pa.Table.from_batches([batch])
+                        if isinstance(batch, pa.RecordBatch)
+                        else batch
                     )
-                )
-                if writer is None:
-                    schema = table.schema
-                    writer = pq.ParquetWriter(temporary, schema)
-                writer.write_table(table.cast(schema))
-                rows += table.num_rows
+                    if not set(columns) <= set(table.column_names):
+                        raise _missing_columns_error(path, columns, table.column_names)
+                    table = table.select(columns)
+                    table = table.cast(
+                        pa.schema(
+                            [
+                                pa.field(
+                                    name,
+                                    pa.float32()
+                                    if name in probability_columns
+                                    else table.schema.field(name).type,
+                                )
+                                for name in columns
+                            ]
+                        )
+                    )
+                    if writer is None:
+                        schema = table.schema
+                        writer = pq.ParquetWriter(temporary, schema)
+                    writer.write_table(table.cast(schema))
+                    rows += table.num_rows
             if writer is None:
-                raise ArchiveResponseError(f"{source.name} contains no rows")
+                raise ArchiveResponseError(
+                    f"{', '.join(path.name for path in sources)} contain(s) no rows"
+                )
             if expected_rows is not None and rows != int(expected_rows):
                 raise RowCountMismatchError(
-                    f"{origin or source.name} has {rows} rows; Clarke et al. (2020) list "
-                    f"{int(expected_rows)}. No output was written (set "
-                    "archive.clarke2020.expected_rows to null to accept a different file)."
+                    f"{origin or ', '.join(path.name for path in sources)} has {rows} rows; "
+                    f"Clarke et al. (2020) list {int(expected_rows)}. No output was written."
                 )
         finally:
             if writer is not None:
@@ -430,17 +548,23 @@ def acquire_clarke2020(
     network: NetworkSettings,
     provenance_output: str | Path | None = None,
 ) -> int:
-    """Download the Clarke et al. (2020) catalogue and convert it to Parquet.
+    """Download the Clarke et al. (2020) catalogue named by its Zenodo record; write Parquet.
 
-    The download is kept in ``settings["download_dir"]`` (resumable; reused by a
-    rerun that only changes the columns) unless ``keep_download`` is false.
+    The record API is asked for the files (a concept id resolves to the latest
+    version); the first of ``file_sets`` that the record holds is downloaded, each file
+    resumable and verified against the MD5 the API lists (or a configured checksum).
+    Downloads are kept under ``<download_dir>/<record id>/`` (reused by a rerun that
+    only changes the columns) unless ``keep_download`` is false. The total row count is
+    compared with ``expected_rows``: a difference is a warning recorded in the
+    provenance (``row_count_check``), or an error with ``on_row_count_mismatch: error``.
 
     Parameters
     ----------
     settings : mapping
-        The ``archive.clarke2020`` config: ``url``, ``file_name``, ``checksum``,
-        ``record_api_url``, ``download_dir``, ``keep_download``, ``format``,
-        ``id_columns``, ``probability_columns``, ``expected_rows``, ``chunk_rows``.
+        The ``archive.clarke2020`` config: ``record_api_url``, ``follow_latest``,
+        ``file_sets``, ``checksums``, ``download_dir``, ``keep_download``, ``format``,
+        ``id_columns``, ``probability_columns``, ``expected_rows``,
+        ``on_row_count_mismatch``, ``chunk_rows``.
     output : path
         Parquet file to write.
     network : NetworkSettings
@@ -452,59 +576,102 @@ def acquire_clarke2020(
     -------
     int
         Rows written.
+
+    Raises
+    ------
+    ArchiveResponseError
+        The record holds no matching file set, or a file lacks a named column.
+    ChecksumMismatchError
+        A download does not match its checksum (it is deleted).
+    RowCountMismatchError
+        The row count differs and ``on_row_count_mismatch`` is ``error``.
     """
-    url = settings["url"]
-    file_name = settings["file_name"]
-    download = Path(settings["download_dir"]) / file_name
-    probe_service(ZENODO_SERVICE, url, network.probe_timeout_s)
-
-    checksum = settings.get("checksum")
-    checksum_origin = "config" if checksum else None
-    if not checksum and settings.get("record_api_url"):
-        try:
-            checksum = fetch_zenodo_checksum(
-                settings["record_api_url"], file_name, settings=network
+    api_url = settings["record_api_url"]
+    probe_service(ZENODO_SERVICE, api_url, network.probe_timeout_s)
+    record = fetch_zenodo_record(
+        api_url, settings=network, follow_latest=bool(settings.get("follow_latest", True))
+    )
+    label = f"{record['record_id']} (asked: {api_url})"
+    chosen = select_record_files(record["files"], settings["file_sets"], label)
+    log.info(
+        "%s record %s (version %s, via %s): downloading %s",
+        ZENODO_SERVICE,
+        record["record_id"],
+        record["version"],
+        record["resolved_by"],
+        [entry["key"] for entry in chosen],
+    )
+    configured = dict(settings.get("checksums") or {})
+    download_dir = Path(settings["download_dir"]) / record["record_id"]
+    downloads, paths = [], []
+    for entry in chosen:
+        key = entry["key"]
+        if not entry["url"]:
+            raise ArchiveResponseError(
+                f"{ZENODO_SERVICE} record {label} lists {key} without a download link"
             )
-        except ArchiveResponseError as error:
-            # The file itself may still be downloadable; its hashes get recorded.
-            log.warning("Could not read the checksum from the Zenodo record API: %s", error)
-        checksum_origin = "Zenodo record API" if checksum else None
-    if not checksum:
-        log.warning(
-            "No checksum configured or published for %s; its MD5/SHA-256 are recorded in the "
-            "provenance so archive.clarke2020.checksum can pin it",
-            file_name,
+        checksum = configured.get(key) or entry["checksum"]
+        if not checksum:
+            log.warning(
+                "No checksum configured or published for %s; its MD5/SHA-256 are recorded in "
+                "the provenance so archive.clarke2020.checksums can pin it",
+                key,
+            )
+        download = download_dir / Path(key).name
+        info = _reuse_download(download, checksum) or download_with_resume(
+            entry["url"], download, settings=network, checksum=checksum
         )
+        downloads.append(
+            {
+                "file_name": key,
+                "url": entry["url"],
+                "checksum_origin": "config" if key in configured else "Zenodo record API",
+                **info,
+            }
+        )
+        paths.append(download)
 
-    download_info = _reuse_download(download, checksum)
-    if download_info is None:
-        download_info = download_with_resume(url, download, settings=network, checksum=checksum)
-
-    id_columns = list(settings["id_columns"])
-    probability_columns = list(settings["probability_columns"])
     rows = convert_catalogue_to_parquet(
-        download,
+        paths,
         output,
-        id_columns=id_columns,
-        probability_columns=probability_columns,
+        id_columns=list(settings["id_columns"]),
+        probability_columns=list(settings["probability_columns"]),
         fmt=settings.get("format"),
         chunk_rows=int(settings.get("chunk_rows", 1_000_000)),
-        expected_rows=settings.get("expected_rows"),
-        origin=url,
+        origin=f"{ZENODO_SERVICE} record {label}",
     )
+    expected = settings.get("expected_rows")
+    row_count_check: dict[str, Any] = {"expected": expected, "found": rows}
+    if expected is None:
+        row_count_check["result"] = "not checked"
+    elif rows == int(expected):
+        row_count_check["result"] = "ok"
+    else:
+        message = (
+            f"{ZENODO_SERVICE} record {label} files {[entry['key'] for entry in chosen]} hold "
+            f"{rows} rows; Clarke et al. (2020) list {int(expected)}"
+        )
+        if settings.get("on_row_count_mismatch", "warn") == "error":
+            Path(output).unlink(missing_ok=True)
+            raise RowCountMismatchError(message + ". No output was kept.")
+        log.warning("%s (recorded in the provenance)", message)
+        row_count_check.update(result="mismatch", warning=message)
     Provenance(
         service=ZENODO_SERVICE,
-        service_url=url,
-        query=f"GET {url}",
+        service_url=record["url"],
+        query=[f"GET {api_url}", *(f"GET {entry['url']}" for entry in chosen)],
         row_count=rows,
         settings=dict(settings),
         extra={
-            "download": {**download_info, "file_name": file_name},
-            "checksum_origin": checksum_origin,
+            "record": {key: value for key, value in record.items() if key != "files"},
+            "record_files": [entry["key"] for entry in record["files"]],
+            "downloads": downloads,
+            "row_count_check": row_count_check,
             "probabilities_dtype": "float32",
         },
     ).write(output, provenance_output or provenance_path_for(output))
     if not settings.get("keep_download", True):
-        download.unlink(missing_ok=True)
+        for path in paths:
+            path.unlink(missing_ok=True)
     log.info("Wrote %s (%d rows)", output, rows)
     return rows

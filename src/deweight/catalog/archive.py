@@ -67,6 +67,11 @@ SDSS_CLASS_TO_TASK = {"GALAXY": "galaxy", "STAR": "star", "QSO": "agn"}
 _SPEC_COLUMNS = ("specObjID", "bestObjID", "ra", "dec", "class", "zWarning")
 _SEPARATION_COLUMNS = ("wise_separation_arcsec", "separation_arcsec", "dist_x")
 _SDSS_BANDS = ("g", "r", "i")
+#: WISE bands whose ``w?sigflux`` Eq. 20 may replace: task A only W1 ("For the minority of
+#: sources with bad W1 flux uncertainties", Sect. 3.3); task B W1-W3 ("w?sigflux ... where
+#: '?' takes each of 1, 2, and 3", Sect. 3.4).
+TASK_A_EQ20_BANDS = ("W1",)
+TASK_B_EQ20_BANDS = ("W1", "W2", "W3")
 #: PhotoObj ``type`` values (SDSS ``PhotoType``): 0 UNKNOWN ... 6 STAR ... 8 GHOST.
 _PHOTO_TYPES = range(9)
 _PHOTO_TYPE_STAR = 6
@@ -86,8 +91,8 @@ def prepare_star_galaxy_agn(
     ``zwarning_allowed`` ({0, 16}); no AllWISE source within ``wise_match_radius_arcsec``
     (3''); non-finite W1/W2 flux or uncertainty; ``w1cc_map``/``w2cc_map`` not a non-negative
     integer; either non-zero; non-positive W1/W2 flux; non-positive W1/W2 uncertainty; after
-    Eq. 20, SNR <= ``snr_min`` (5) in W1, in W2; J magnitude or its error missing or unusable;
-    J SNR <= ``snr_min``.
+    Eq. 20 (applied to W1 only, as Sect. 3.3 says), SNR <= ``snr_min`` (5) in W1, in W2; J
+    magnitude or its error missing or unusable; J SNR <= ``snr_min``.
 
     Features (Vega magnitudes): ``J-W1`` and ``W1-W2``, W1 and W2 from ``w?flux`` with the
     AllWISE zero points (:data:`~deweight.catalog.photometry.WISE_ZERO_POINT_MAG`), J from 2MASS.
@@ -122,7 +127,12 @@ def prepare_star_galaxy_agn(
     task = "star_galaxy_agn"
     bands = ("W1", "W2")
     spec = require_columns(spec, _SPEC_COLUMNS, "SpecObj table")
-    wise_columns = ["specObjID", *_wise_band_columns(bands), "j_m_2mass", "j_msig_2mass"]
+    wise_columns = [
+        "specObjID",
+        *_wise_band_columns(bands),
+        "j_m_2mass",
+        "j_msig_2mass",
+    ]
     wise = require_columns(wise, wise_columns, "AllWISE table")
     if twomass is not None:
         twomass = require_columns(twomass, ("objID", "j", "jIvar"), "SDSS TwoMass table")
@@ -130,7 +140,7 @@ def prepare_star_galaxy_agn(
     cutflow = CutFlow(len(spec), name=task)
     table = _spec_cuts(spec, cutflow, cfg)
     table = _join_wise(table, wise, cutflow, cfg)
-    table, diagnostics = _wise_cuts(table, bands, cutflow, cfg)
+    table, diagnostics = _wise_cuts(table, bands, cutflow, cfg, TASK_A_EQ20_BANDS)
 
     j_magnitude, j_error, from_twomass = _j_photometry(table, twomass)
     usable_j = valid_magnitude(j_magnitude) & np.isfinite(j_error) & (j_error > 0)
@@ -168,7 +178,8 @@ def prepare_blazar_task(
     """Galaxy / star / AGN / BL Lac / FSRQ table of Section 3.4 of Lake & Tsai (2022) (Table 4).
 
     Cuts, in order, each counted in the cut-flow: the SpecObj and AllWISE cuts of
-    :func:`prepare_star_galaxy_agn` for W1, W2 and W3 (``w?cc_map`` = 0, Eq. 20, SNR > 5); no
+    :func:`prepare_star_galaxy_agn` for W1, W2 and W3 (``w?cc_map`` = 0, Eq. 20 for each of
+    W1-W3 as Sect. 3.4 says, SNR > 5); no
     PhotoObj row for ``bestObjID``; ``type`` not an SDSS PhotoType (0-8); ``mode`` not 1
     (primary), if given; non-finite g/r/i flux or inverse variance, where the flux is
     ``psfFlux_?`` for ``type`` = 6 (star) and ``modelFlux_?`` otherwise; non-positive inverse
@@ -229,7 +240,7 @@ def prepare_blazar_task(
     cutflow = CutFlow(len(spec), name=task)
     table = _spec_cuts(spec, cutflow, cfg)
     table = _join_wise(table, wise, cutflow, cfg)
-    table, diagnostics = _wise_cuts(table, bands, cutflow, cfg)
+    table, diagnostics = _wise_cuts(table, bands, cutflow, cfg, TASK_B_EQ20_BANDS)
 
     # PhotoObj by object ID; one row per objID (the archive key is unique).
     photo_keep = [c for c in photo.columns if c in photo_columns or c == "mode"]
@@ -348,6 +359,7 @@ def prepare_blazar_task(
 
 
 def _wise_band_columns(bands) -> list[str]:
+    """AllWISE columns required for ``bands`` (the archive query always fetches all five)."""
     columns = []
     for band in bands:
         prefix = band.lower()
@@ -440,9 +452,14 @@ def _join_wise(
 
 
 def _wise_cuts(
-    table: pd.DataFrame, bands, cutflow: CutFlow, cfg: Mapping[str, Any]
+    table: pd.DataFrame, bands, cutflow: CutFlow, cfg: Mapping[str, Any], eq20_bands
 ) -> tuple[pd.DataFrame, dict]:
-    """AllWISE quality cuts, Eq. 20 and SNR for ``bands``; the fixed sigmas replace w?sigflux."""
+    """AllWISE quality cuts, Eq. 20 for ``eq20_bands`` and SNR for ``bands``.
+
+    Eq. 20 replaces ``w?sigflux`` only in ``eq20_bands`` (task A: W1, Sect. 3.3; task B:
+    W1-W3, Sect. 3.4); the other bands keep the catalogue's uncertainty. The diagnostics
+    count replacements per band (0 where Eq. 20 does not apply) and list ``eq20_bands``.
+    """
     band_list = "/".join(bands)
     prefixes = [band.lower() for band in bands]
     finite = np.all(
@@ -478,8 +495,13 @@ def _wise_cuts(
         table, positive, "wise_sigflux_nonpositive", f"non-positive {band_list} flux uncertainty"
     )
     table = table.copy()
-    diagnostics: dict[str, Any] = {"eq20_replaced": {}}
+    diagnostics: dict[str, Any] = {
+        "eq20_replaced": {band: 0 for band in bands},
+        "eq20_bands": list(eq20_bands),
+    }
     for band, prefix in zip(bands, prefixes, strict=True):
+        if band not in eq20_bands:
+            continue
         fixed, replaced = wise_flux_uncertainty_fix(
             as_float(table[f"{prefix}flux"]),
             as_float(table[f"{prefix}sigflux"]),

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import astropy.units as u
 import numpy as np
@@ -45,7 +45,10 @@ from deweight.catalog.cutflow import CutFlow
 __all__ = [
     "BLAZAR_CLASSES",
     "BZCAT_PREFIX_CLASSIFICATION",
+    "LAC_FITS_COLUMNS",
+    "LAC_REQUIRED_ROLES",
     "bzcat_class",
+    "lac_column_map",
     "label_blazars",
     "lac_class",
     "merge_blazar_catalogs",
@@ -69,7 +72,27 @@ _BZCAT_RA_COLUMNS = ("RA (J2000.0)", "RAJ2000", "_RAJ2000", "ra")
 _BZCAT_DEC_COLUMNS = ("Dec (J2000.0)", "DEJ2000", "_DEJ2000", "dec")
 _BZCAT_CLASS_COLUMNS = ("Source classification", "Class", "class_raw")
 
-_LAC_POSITION_COLUMNS = (("RA_Counterpart", "DEC_Counterpart"), ("RA_Count", "Dec_Count"))
+#: Column maps (role -> column) of the Fermi-LAT 4LAC FITS files: DR3's ``table-4LAC-DR3-h.fits``
+#: / ``-l.fits`` and DR1's high-latitude table (as in ``resources/bundled/``). ``ra``/``dec`` are
+#: the associated counterpart's position, the paper's "radio companion" (Sect. 3.4).
+LAC_FITS_COLUMNS: dict[str, dict[str, str]] = {
+    "dr3": {
+        "name": "Source_Name",
+        "class": "CLASS",
+        "ra": "RA_Counterpart",
+        "dec": "DEC_Counterpart",
+        "assoc": "ASSOC1",
+    },
+    "dr1": {
+        "name": "Source_Name",
+        "class": "CLASS",
+        "ra": "RA_Count",
+        "dec": "Dec_Count",
+        "assoc": "ASSOC1",
+    },
+}
+#: Roles a 4LAC column map must name; ``assoc`` is optional.
+LAC_REQUIRED_ROLES = ("name", "class", "ra", "dec")
 
 
 def bzcat_class(classification: Iterable[str]) -> np.ndarray:
@@ -190,16 +213,78 @@ def read_bzcat(
     return _drop_bad_positions(result, cutflow, "bzcat_position", f"{label}: no usable position")
 
 
+def lac_column_map(
+    table: pd.DataFrame, columns: Mapping[str, str] | None, label: str
+) -> dict[str, str]:
+    """The actual columns of a 4LAC table for each role of an explicit or known column map.
+
+    Roles: ``name`` (source name), ``class`` (the CLASS string), ``ra`` and ``dec`` (the
+    counterpart position the paper matches on, Sect. 3.4) and optionally ``assoc`` (the
+    counterpart's name).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The 4LAC table as read.
+    columns : mapping of str to str, optional
+        Role -> column name. None tries the Fermi-LAT FITS names of each release
+        (:data:`LAC_FITS_COLUMNS`), DR3 first.
+    label : str
+        Name of the table for messages.
+
+    Returns
+    -------
+    dict
+        Role -> actual column name (matched case-insensitively); ``assoc`` only if present.
+
+    Raises
+    ------
+    ValueError
+        If a required role is missing from the map, or a mapped column from the table; the
+        message lists the columns the table has.
+    """
+    candidates = [dict(columns)] if columns is not None else list(LAC_FITS_COLUMNS.values())
+    found = list(map(str, table.columns))
+    for candidate in candidates:
+        unmapped = [role for role in LAC_REQUIRED_ROLES if not candidate.get(role)]
+        if unmapped:
+            raise ValueError(
+                f"The 4LAC column map for {label} has no column for {unmapped}; it needs "
+                f"{list(LAC_REQUIRED_ROLES)} (optional: 'assoc'). The table has {found}"
+            )
+        actual = {role: find_column(table, [name]) for role, name in candidate.items() if name}
+        missing = [candidate[role] for role in LAC_REQUIRED_ROLES if actual.get(role) is None]
+        if not missing:
+            return {role: name for role, name in actual.items() if name is not None}
+    if columns is not None:
+        raise ValueError(
+            f"{label} lacks the 4LAC column(s) {missing} named in the column map "
+            f"{dict(columns)}; it has {found}"
+        )
+    raise ValueError(
+        f"{label} has neither the DR3 nor the DR1 Fermi-LAT 4LAC columns "
+        f"({LAC_FITS_COLUMNS['dr3']} / {LAC_FITS_COLUMNS['dr1']}); it has {found}. Pass an "
+        "explicit column map."
+    )
+
+
 def read_4lac(
-    path_or_table, *, cutflow: CutFlow | None = None, table_name: str | None = None
+    path_or_table,
+    *,
+    columns: Mapping[str, str] | None = None,
+    cutflow: CutFlow | None = None,
+    table_name: str | None = None,
 ) -> pd.DataFrame:
     """Read a 4LAC table (DR1 or DR3) into the normalised form used by the merge.
 
     Parameters
     ----------
     path_or_table : str, os.PathLike, astropy.table.Table, pandas.DataFrame, or a list of these
-        The FITS file(s) or table(s). A list is concatenated (e.g. the DR3 high- and
-        low-latitude tables).
+        The FITS file(s), Parquet/CSV file(s) or table(s). A list is concatenated (e.g. the
+        DR3 high- and low-latitude tables).
+    columns : mapping of str to str, optional
+        Explicit column map, role -> column (see :func:`lac_column_map`); by default the
+        Fermi-LAT FITS names of DR3 or DR1.
     cutflow : CutFlow, optional
         If given, rows without a usable counterpart position are recorded in it as removed.
     table_name : str, optional
@@ -215,34 +300,31 @@ def read_4lac(
     Raises
     ------
     ValueError
-        If ``Source_Name``, ``CLASS`` or a counterpart position pair is missing.
+        If the name, class or counterpart position column is missing (the message lists the
+        columns found), or no row has a finite counterpart position.
     """
     if isinstance(path_or_table, (list, tuple)):
-        parts = [read_4lac(part, table_name=table_name) for part in path_or_table]
+        parts = [read_4lac(part, columns=columns, table_name=table_name) for part in path_or_table]
         combined = pd.concat(parts, ignore_index=True)
         return _drop_bad_positions(combined, cutflow, "4lac_position", "4LAC: no usable position")
     table, label = _load_table(path_or_table, table_name, "4LAC table")
-    name_column = _need(table, ("Source_Name",), "Source_Name", label)
-    class_column = _need(table, ("CLASS",), "CLASS", label)
-    for ra_name, dec_name in _LAC_POSITION_COLUMNS:
-        ra_column, dec_column = find_column(table, [ra_name]), find_column(table, [dec_name])
-        if ra_column is not None and dec_column is not None:
-            break
-    else:
+    mapped = lac_column_map(table, columns, label)
+    ra, dec = as_float(table[mapped["ra"]]), as_float(table[mapped["dec"]])
+    if len(table) and not (np.isfinite(ra) & np.isfinite(dec)).any():
         raise ValueError(
-            f"{label} is missing required column 'RA_Counterpart'/'DEC_Counterpart' (DR3) or "
-            "'RA_Count'/'Dec_Count' (DR1)"
+            f"{label}: no row has a finite counterpart position in {mapped['ra']!r}/"
+            f"{mapped['dec']!r}"
         )
-    class_raw = _strings(table[class_column])
-    assoc_column = find_column(table, ["ASSOC1"])
+    class_raw = _strings(table[mapped["class"]])
+    assoc = mapped.get("assoc")
     result = pd.DataFrame(
         {
-            "ra": as_float(table[ra_column]),
-            "dec": as_float(table[dec_column]),
-            "name": _strings(table[name_column]),
+            "ra": ra,
+            "dec": dec,
+            "name": _strings(table[mapped["name"]]),
             "class_raw": class_raw,
             "blazar_class": lac_class(class_raw),
-            "assoc": _strings(table[assoc_column]) if assoc_column is not None else "",
+            "assoc": _strings(table[assoc]) if assoc is not None else "",
         }
     )
     return _drop_bad_positions(result, cutflow, "4lac_position", f"{label}: no usable position")
@@ -457,6 +539,8 @@ def _load_table(
     path = os.fspath(path_or_table)
     if path.lower().endswith((".fits", ".fit", ".fits.gz")):
         return _table_to_frame(Table.read(path)), table_name or path
+    if path.lower().endswith(".parquet"):
+        return pd.read_parquet(path), table_name or path
     return pd.read_csv(path), table_name or path
 
 
