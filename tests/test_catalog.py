@@ -18,6 +18,7 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from hypothesis import given
 from hypothesis import strategies as st
+from workflow_settings import workflow_prepare_settings
 
 import deweight.catalog as catalog
 from deweight._files import read_parquet_with_metadata, write_parquet_atomic
@@ -53,20 +54,6 @@ BUNDLED = Path(__file__).resolve().parents[1] / "resources" / "bundled"
 SDSS_CSV = BUNDLED / "sdss_dr14_specphoto_sample_10k.csv"
 BZCAT_CSV = BUNDLED / "bzcat5_with_photometry.csv"
 LAC_DR1 = BUNDLED / "4lac_dr1_highlat.fits"
-
-
-def workflow_prepare_settings() -> dict:
-    """The workflow's catalogue preparation settings: config/config.yaml with the schema's
-    defaults filled in, plus the split seed, exactly as workflow/scripts/prepare_task.py passes
-    them."""
-    import yaml
-
-    from deweight._workflow import check_config
-
-    repo = Path(__file__).resolve().parents[1]
-    config = yaml.safe_load((repo / "config" / "config.yaml").read_text())
-    check_config(config, repo / "workflow" / "schemas" / "config.schema.yaml", where="config")
-    return dict(config["prepare"], split_seed=config["seed"])
 
 
 #: The settings every preparation below runs with (the workflow's defaults).
@@ -330,7 +317,9 @@ def test_missing_column_names_the_column_and_table():
 
 def test_column_names_are_matched_case_insensitively():
     spec, wise, twomass = _task_a_tables()
-    table, _ = prepare_star_galaxy_agn(spec.rename(columns={"zWarning": "zwarning"}), wise, twomass, config=PREPARE)
+    table, _ = prepare_star_galaxy_agn(
+        spec.rename(columns={"zWarning": "zwarning"}), wise, twomass, config=PREPARE
+    )
     assert len(table) == 5
 
 
