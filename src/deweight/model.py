@@ -765,7 +765,9 @@ class Classifier:
         restart; full-batch training loss for "paper", best held-out loss for "fast"),
         ``steps`` and ``converged`` (per restart; for "fast" None for the restarts dropped at
         the screening), ``wall_seconds``, ``device``, ``threads`` and, for "fast",
-        ``batch_size``, ``n_fit``, ``n_validation`` and ``learning_rate_cuts``.
+        ``batch_size``, ``n_fit``, ``n_validation``, ``learning_rate_cuts`` and
+        ``examples_processed`` (training examples through a forward and backward pass, summed
+        over the restarts training at each step).
     """
 
     def __init__(
@@ -1078,6 +1080,7 @@ class Classifier:
         cuts = 0
         evaluations = 0
         step = 0
+        examples_processed = 0  # summed over the restarts still training at each step
         stopped_early = False
         order = torch.empty(0, dtype=torch.int64)
         position = 0
@@ -1097,6 +1100,7 @@ class Classifier:
                     ensemble.compute_gradients(batch_features, batch_target, batch_scale, workspace)
                     optimizer.step()
                     step += 1
+                    examples_processed += batch_size * len(member_ids)
                 bar.update(min(steps_per_evaluation, bar.total - bar.n))
                 evaluations += 1
                 current = validation_losses().tolist()
@@ -1162,6 +1166,7 @@ class Classifier:
             "fit_class_counts": np.bincount(labels[fit_rows], minlength=self.n_classes_).tolist(),
             "n_validation": int(validation_rows.size),
             "learning_rate_cuts": cuts,
+            "examples_processed": examples_processed,
         }
         return network, report
 
