@@ -13,10 +13,13 @@ from hypothesis.extra.numpy import arrays
 
 from deweight.errors import ConvergenceWarning
 from deweight.model import (
+    _AUGMENT_BLOCK_ROWS,
     Classifier,
     RangeScaler,
     _BatchedRestarts,
+    _resolve_device,
     _StickBreakingNetwork,
+    _Workspace,
     augment_quadratic,
     augmentation_exponents,
     count_parameters,
@@ -145,6 +148,24 @@ def test_augmentation_sizes_and_products(n_features, convention, n_terms):
     np.testing.assert_allclose(tensor.numpy(), expected, rtol=1e-14)
 
 
+@pytest.mark.parametrize("as_tensor", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_augmentation_across_row_blocks(as_tensor, dtype):
+    # Rows are augmented in blocks of reused buffers: every block, the short last one
+    # included, must give the direct product formula, and an empty input an empty output.
+    n_rows = 2 * _AUGMENT_BLOCK_ROWS + 3
+    X = np.random.default_rng(3).uniform(-1.5, 1.5, size=(n_rows, 4)).astype(dtype)
+    exponents = augmentation_exponents(4, "interpolation")
+    expected = np.prod(X[:, None, :].astype(np.float64) ** exponents[None, :, :], axis=2)
+    for rows in (slice(0, n_rows), slice(0, 0), slice(5, 6)):
+        data = torch.as_tensor(X[rows]) if as_tensor else X[rows]
+        out = augment_quadratic(data, "interpolation")
+        assert isinstance(out, torch.Tensor) == as_tensor
+        out = np.asarray(out)
+        assert out.dtype == dtype and out.shape == (X[rows].shape[0], 80)
+        np.testing.assert_allclose(out, expected[rows], rtol=4 * np.finfo(dtype).eps)
+
+
 def test_augmentation_rejects_unknown_convention():
     with pytest.raises(ValueError, match="convention"):
         augment_quadratic(np.zeros((2, 3)), "cubic")
@@ -268,6 +289,43 @@ def test_batched_restarts_train_exactly_like_separate_networks():
     torch.testing.assert_close(check(features), alone[0](features))
 
 
+@pytest.mark.parametrize(
+    ("hidden", "n_classes"), [((5, 4), 3), ((7,), 4), ((), 3), ((6,), 2), ((3, 5, 2), 5)]
+)
+def test_hand_written_gradients_match_autograd(hidden, n_classes):
+    # The fast recipe writes the gradient of Eq. 5 through Eq. 17 by hand; autograd on the
+    # batched network's forward() is the independent reference.
+    torch.manual_seed(1)
+    batched = _BatchedRestarts(
+        [_StickBreakingNetwork(6, hidden, n_classes).double() for _ in range(3)]
+    )
+    features = 3 * torch.randn(40, 6, dtype=torch.float64)  # large outputs: saturated links
+    labels = torch.randint(0, n_classes, (40,))
+    weights = torch.rand(40, dtype=torch.float64)
+    total_weight = 17.0
+    weighted_cross_entropy(batched(features), labels, weights, total_weight).sum().backward()
+    reference = [parameter.grad.clone() for parameter in batched.parameters()]
+    batched.allocate_gradients()
+    classes = torch.arange(n_classes - 1)
+    target = (classes == labels[:, None]).double()
+    scale = (classes <= labels[:, None]) * (weights / total_weight)[:, None]
+    batched.compute_gradients(features, target, scale, _Workspace(batched, 64))
+    for parameter, expected in zip(batched.parameters(), reference, strict=True):
+        torch.testing.assert_close(parameter.grad, expected, rtol=1e-12, atol=1e-14)
+
+
+def test_chunked_held_out_losses_match_the_whole_set_loss():
+    torch.manual_seed(2)
+    batched = _BatchedRestarts([_StickBreakingNetwork(6, (5,), 3).double() for _ in range(4)])
+    features = torch.randn(50, 6, dtype=torch.float64)
+    labels = torch.randint(0, 3, (50,))
+    weights = torch.rand(50, dtype=torch.float64)
+    expected = weighted_cross_entropy(batched(features), labels, weights)
+    for rows in (7, 50, 64):  # a short last chunk, exactly one chunk, a part-filled one
+        losses = batched.held_out_losses(features, labels, weights, _Workspace(batched, rows))
+        torch.testing.assert_close(losses, expected.detach(), rtol=1e-12, atol=0)
+
+
 # --- Classifier -----------------------------------------------------------------------------
 
 
@@ -282,13 +340,31 @@ def test_fit_predicts_probabilities_and_reports():
     report = classifier.fit_report_
     assert report["recipe"] == "fast" and report["restarts"] == 2
     assert report["best_restart"] in (0, 1) and len(report["final_loss"]) == 2
-    assert report["threads"] == 1 and report["device"] == "cpu"
+    # The device under test is whatever "auto" resolves to on this machine.
+    assert report["threads"] == 1 and report["device"] == str(_resolve_device("auto"))
+    assert torch.device(report["device"]).type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert report["wall_seconds"] > 0
     # The fast recipe's prior is that of the rows it fitted (10 % are held out to stop early).
     fit_counts = np.asarray(report["fit_class_counts"])
     assert fit_counts.sum() == report["n_fit"] < y.size
     np.testing.assert_allclose(classifier.prior_, fit_counts / fit_counts.sum(), rtol=1e-12)
     np.testing.assert_allclose(classifier.prior_, np.bincount(y, minlength=3) / y.size, atol=0.01)
+
+
+def test_fast_report_counts_the_examples_processed():
+    X, y = _simulated(600, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        one = Classifier(**{**QUICK, "restarts": 1}, max_steps=120).fit(X, y).fit_report_
+        three = Classifier(**{**QUICK, "restarts": 3}, max_steps=600).fit(X, y).fit_report_
+    assert one["examples_processed"] == one["steps"][0] * one["batch_size"]
+    # Three restarts train side by side until the screening, then one goes on alone.
+    steps = max(s for s in three["steps"] if s is not None)
+    assert steps * three["batch_size"] < three["examples_processed"]
+    assert three["examples_processed"] < 3 * steps * three["batch_size"]
+    assert (three["examples_processed"] - steps * three["batch_size"]) % (
+        2 * three["batch_size"]
+    ) == 0
 
 
 def test_fast_prior_excludes_the_held_out_example_of_a_tiny_class():
