@@ -6,6 +6,10 @@ from snakemake.utils import validate
 validate(config, schema="../schemas/config.schema.yaml")
 
 SOURCE = config["data"]["source"]
+# The one place the output folders are read: every rule names its files through
+# results_file() and log_file(), so a profile (workflow/profiles/paper) can move a whole run.
+RESULTS = config["output"]["results"]
+LOGS = config["output"]["logs"]
 SIM_VARIANTS = config["simulation"]["variants"]
 SIM_SIZES = config["simulation"]["sizes"]
 REAL_VARIANTS = config["realdata"]["variants"]
@@ -50,6 +54,16 @@ wildcard_constraints:
     size=r"\d+",
 
 
+def results_file(path):
+    """A path under this run's results folder (config: output.results)."""
+    return f"{RESULTS}/{path}"
+
+
+def log_file(path):
+    """A path under this run's log folder (config: output.logs)."""
+    return f"{LOGS}/{path}"
+
+
 def real_sizes(source, task):
     """Training-set sizes of the real-data sweep for one data source and task."""
     return lookup(dpath=f"realdata/sizes/{source}/{task}", within=config)
@@ -62,8 +76,8 @@ def figure_files(directory, name):
 
 def all_outputs():
     """Every table and figure of the paper, for the configured data source."""
-    sim = "results/simulation"
-    real = f"results/{SOURCE}"
+    sim = results_file("simulation")
+    real = results_file(SOURCE)
     outputs = [f"{sim}/tables/{name}.csv" for name in ("table1", "table2", "pcp")]
     for fig in ("fig1", "fig2", "fig3", "fig6", "fig7"):
         outputs += figure_files(f"{sim}/figures", fig)
@@ -108,7 +122,7 @@ def require_archive_mode(wildcards):
     """Archive results need the acquisition rules, which exist only in archive mode."""
     if wildcards.source == "archive" and SOURCE != "archive":
         raise WorkflowError(
-            "results/archive/... are made from the archives: run with "
+            f"{RESULTS}/archive/... are made from the archives: run with "
             "--config data='{source: archive}' (needs network access)"
         )
 
@@ -129,7 +143,7 @@ def task_inputs(wildcards):
         inputs = {"sdss": f"{BUNDLED}/sdss_dr14_specphoto_sample_10k.csv"}
         if wildcards.task == "blazar":
             inputs["bzcat"] = f"{BUNDLED}/bzcat5_with_photometry.csv"
-            inputs["blazars"] = "results/bundled/catalogs/blazars.parquet"
+            inputs["blazars"] = results_file("bundled/catalogs/blazars.parquet")
         return inputs
     inputs = {
         "spec": f"{ARCHIVE}/sdss_specobj.parquet",
@@ -139,20 +153,20 @@ def task_inputs(wildcards):
         inputs["twomass"] = f"{ARCHIVE}/sdss_twomass.parquet"
     else:
         inputs["photo"] = f"{ARCHIVE}/sdss_photoobj.parquet"
-        inputs["blazars"] = "results/archive/catalogs/blazars.parquet"
+        inputs["blazars"] = results_file("archive/catalogs/blazars.parquet")
     return inputs
 
 
 def simulation_training_set(wildcards):
     """The biased model learns from the equal-composition set, the others from the representative one."""
     name = "biased" if wildcards.variant == "biased" else "train"
-    return f"results/simulation/data/{name}.parquet"
+    return results_file(f"simulation/data/{name}.parquet")
 
 
 def clarke_pcp_input(wildcards):
     """The Clarke et al. (2020) catalogue exists only in archive mode."""
     if wildcards.source == "archive":
-        return {"clarke": "results/archive/tables/pcp_clarke2020.csv"}
+        return {"clarke": results_file("archive/tables/pcp_clarke2020.csv")}
     return {}
 
 

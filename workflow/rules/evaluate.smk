@@ -4,18 +4,18 @@
 
 rule evaluate_simulation:
     input:
-        test="results/simulation/data/test.parquet",
+        test=results_file("simulation/data/test.parquet"),
         predictions=expand(
-            "results/simulation/predictions/{variant}/n{size}.parquet",
+            results_file("simulation/predictions/{variant}/n{size}.parquet"),
             variant=SIM_VARIANTS,
             size=SIM_SIZES,
         ),
     output:
-        overshoot="results/simulation/tables/overshoot.csv",
-        kl="results/simulation/tables/kl.csv",
-        pcp="results/simulation/tables/pcp.csv",
+        overshoot=results_file("simulation/tables/overshoot.csv"),
+        kl=results_file("simulation/tables/kl.csv"),
+        pcp=results_file("simulation/tables/pcp.csv"),
     log:
-        "logs/simulation/evaluate.log",
+        log_file("simulation/evaluate.log"),
     conda:
         "../../envs/deweight.yaml"
     params:
@@ -32,18 +32,18 @@ rule evaluate_simulation:
 rule evaluate_real:
     input:
         predictions=lambda wc: expand(
-            "results/{source}/predictions/{task}/{variant}/n{size}.parquet",
+            results_file("{source}/predictions/{task}/{variant}/n{size}.parquet"),
             source=wc.source,
             task=wc.task,
             variant=REAL_VARIANTS,
             size=real_sizes(wc.source, wc.task),
         ),
     output:
-        overshoot="results/{source}/tables/overshoot_{task}.csv",
-        pcp="results/{source}/tables/pcp_{task}.csv",
-        verdict="results/{source}/tables/bias_verdict_{task}.csv",
+        overshoot=results_file("{source}/tables/overshoot_{task}.csv"),
+        pcp=results_file("{source}/tables/pcp_{task}.csv"),
+        verdict=results_file("{source}/tables/bias_verdict_{task}.csv"),
     log:
-        "logs/{source}/evaluate_{task}.log",
+        log_file("{source}/evaluate_{task}.log"),
     conda:
         "../../envs/deweight.yaml"
     params:
@@ -62,9 +62,9 @@ rule pcp_clarke2020:
     input:
         "resources/archive/clarke2020.parquet",
     output:
-        "results/archive/tables/pcp_clarke2020.csv",
+        results_file("archive/tables/pcp_clarke2020.csv"),
     log:
-        "logs/archive/pcp_clarke2020.log",
+        log_file("archive/pcp_clarke2020.log"),
     conda:
         "../../envs/deweight.yaml"
     resources:
@@ -82,13 +82,15 @@ rule pcp_clarke2020:
 rule combine_real_tables:
     input:
         unpack(clarke_pcp_input),
-        pcp=expand("results/{{source}}/tables/pcp_{task}.csv", task=TASKS),
-        verdict=expand("results/{{source}}/tables/bias_verdict_{task}.csv", task=TASKS),
+        pcp=expand(results_file("{{source}}/tables/pcp_{task}.csv"), task=TASKS),
+        verdict=expand(
+            results_file("{{source}}/tables/bias_verdict_{task}.csv"), task=TASKS
+        ),
     output:
-        pcp="results/{source}/tables/pcp.csv",
-        verdict="results/{source}/tables/bias_verdict.csv",
+        pcp=results_file("{source}/tables/pcp.csv"),
+        verdict=results_file("{source}/tables/bias_verdict.csv"),
     log:
-        "logs/{source}/combine_tables.log",
+        log_file("{source}/combine_tables.log"),
     conda:
         "../../envs/deweight.yaml"
     params:

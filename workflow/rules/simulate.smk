@@ -3,13 +3,13 @@
 
 rule simulate_data:
     output:
-        train="results/simulation/data/train.parquet",
-        biased="results/simulation/data/biased.parquet",
-        test="results/simulation/data/test.parquet",
-        table1="results/simulation/tables/table1.csv",
-        table2="results/simulation/tables/table2.csv",
+        train=results_file("simulation/data/train.parquet"),
+        biased=results_file("simulation/data/biased.parquet"),
+        test=results_file("simulation/data/test.parquet"),
+        table1=results_file("simulation/tables/table1.csv"),
+        table2=results_file("simulation/tables/table2.csv"),
     log:
-        "logs/simulation/simulate_data.log",
+        log_file("simulation/simulate_data.log"),
     conda:
         "../../envs/deweight.yaml"
     params:

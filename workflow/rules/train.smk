@@ -5,12 +5,12 @@
 rule train_simulation:
     input:
         train=simulation_training_set,
-        test="results/simulation/data/test.parquet",
+        test=results_file("simulation/data/test.parquet"),
     output:
-        model="results/simulation/models/{variant}/n{size}.pt",
-        predictions="results/simulation/predictions/{variant}/n{size}.parquet",
+        model=results_file("simulation/models/{variant}/n{size}.pt"),
+        predictions=results_file("simulation/predictions/{variant}/n{size}.parquet"),
     log:
-        "logs/simulation/train/{variant}_n{size}.log",
+        log_file("simulation/train/{variant}_n{size}.log"),
     conda:
         "../../envs/deweight.yaml"
     threads: config["simulation"]["threads"]
@@ -28,13 +28,15 @@ rule train_simulation:
 
 rule train_real:
     input:
-        train="results/{source}/catalogs/{task}.parquet",
-        test="results/{source}/catalogs/{task}.parquet",
+        train=results_file("{source}/catalogs/{task}.parquet"),
+        test=results_file("{source}/catalogs/{task}.parquet"),
     output:
-        model="results/{source}/models/{task}/{variant}/n{size}.pt",
-        predictions="results/{source}/predictions/{task}/{variant}/n{size}.parquet",
+        model=results_file("{source}/models/{task}/{variant}/n{size}.pt"),
+        predictions=results_file(
+            "{source}/predictions/{task}/{variant}/n{size}.parquet"
+        ),
     log:
-        "logs/{source}/train/{task}_{variant}_n{size}.log",
+        log_file("{source}/train/{task}_{variant}_n{size}.log"),
     conda:
         "../../envs/deweight.yaml"
     threads: config["realdata"]["threads"]
