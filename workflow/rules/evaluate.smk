@@ -10,6 +10,12 @@ rule evaluate_simulation:
             variant=SIM_VARIANTS,
             size=SIM_SIZES,
         ),
+        # The largest models also predict a large test set for the Sect. 4.1 priors.
+        models=expand(
+            results_file("simulation/models/{variant}/n{size}.pt"),
+            variant=SIM_VARIANTS,
+            size=max(SIM_SIZES),
+        ),
     output:
         overshoot=results_file("simulation/tables/overshoot.csv"),
         kl=results_file("simulation/tables/kl.csv"),
@@ -23,10 +29,38 @@ rule evaluate_simulation:
         sizes=SIM_SIZES,
         seed=config["seed"],
         pcp=pcp_solver(),
+        n_test_large=config["simulation"]["n_test_large"],
     message:
         "Evaluating the simulation sweep: overshoot, KL divergence and the Sect. 4.1 priors"
     script:
         "../scripts/evaluate_simulation.py"
+
+
+rule evaluate_simulation_recipes:
+    input:
+        test=results_file("simulation/data/test.parquet"),
+        predictions=[
+            recipe_predictions(recipe, variant, size)
+            for recipe in RECIPES
+            for variant in SIM_VARIANTS
+            for size in config["simulation"]["recipe_comparison_sizes"]
+        ],
+    output:
+        overshoot=results_file("simulation/tables/overshoot_recipes.csv"),
+        kl=results_file("simulation/tables/kl_recipes.csv"),
+    log:
+        log_file("simulation/evaluate_recipes.log"),
+    conda:
+        "../../envs/deweight.yaml"
+    params:
+        recipes=RECIPES,
+        variants=SIM_VARIANTS,
+        sizes=config["simulation"]["recipe_comparison_sizes"],
+        seed=config["seed"],
+    message:
+        "Figs. 6-7 recipe against recipe: overshoot and KL divergence of the fast and paper recipes"
+    script:
+        "../scripts/evaluate_simulation_recipes.py"
 
 
 rule evaluate_real:

@@ -87,6 +87,58 @@ rule fig7:
         "../scripts/plot_kl.py"
 
 
+# Figs. 6-7 recipe against recipe: their own targets, not part of `all` (the paper recipe
+# takes minutes per model on CPU), e.g.
+#   snakemake --cores 2 results/simulation/figures/fig7_recipes.pdf
+
+
+rule fig6_recipes:
+    input:
+        results_file("simulation/tables/overshoot_recipes.csv"),
+    output:
+        **figure_outputs(
+            results_file("simulation/figures"),
+            "fig6_recipes",
+            "fig6_recipes",
+            "1. Simulation",
+        ),
+    log:
+        log_file("simulation/fig6_recipes.log"),
+    conda:
+        "../../envs/deweight.yaml"
+    params:
+        source_label=SIMULATION_LABEL,
+        class_names=["class 0", "class 1", "class 2"],
+        rare_class=2,
+    message:
+        "Fig. 6 (rare class) recipe against recipe: overshoot under the fast and paper recipes"
+    script:
+        "../scripts/plot_recipes.py"
+
+
+rule fig7_recipes:
+    input:
+        results_file("simulation/tables/kl_recipes.csv"),
+    output:
+        **figure_outputs(
+            results_file("simulation/figures"),
+            "fig7_recipes",
+            "fig7_recipes",
+            "1. Simulation",
+        ),
+    log:
+        log_file("simulation/fig7_recipes.log"),
+    conda:
+        "../../envs/deweight.yaml"
+    params:
+        source_label=SIMULATION_LABEL,
+        class_names=["class 0", "class 1", "class 2"],
+    message:
+        "Fig. 7 recipe against recipe: mean KL divergence under the fast and paper recipes"
+    script:
+        "../scripts/plot_recipes.py"
+
+
 rule fig4:
     input:
         results_file("{source}/catalogs/sga.parquet"),

@@ -20,8 +20,53 @@ rule train_simulation:
     params:
         model=model_params("simulation"),
         seed=config["seed"],
+        subsets=config["simulation"]["subsets"],
     message:
         "Training the {wildcards.variant} simulation model on {wildcards.size} rows"
+    script:
+        "../scripts/train_model.py"
+
+
+# Figs. 6-7 recipe against recipe: the same sweep trained with the other recipe, at the
+# sizes of simulation.recipe_comparison_sizes. The configured recipe's models are the main
+# sweep's (recipe_predictions), so only the other recipe is trained here.
+RECIPES = ["fast", "paper"]
+
+
+def recipe_predictions(recipe, variant, size):
+    """Test-set predictions of one simulation model trained with ``recipe``."""
+    if recipe == config["simulation"]["model"]["recipe"]:
+        return results_file(f"simulation/predictions/{variant}/n{size}.parquet")
+    return results_file(
+        f"simulation/recipes/{recipe}/predictions/{variant}/n{size}.parquet"
+    )
+
+
+rule train_simulation_recipe:
+    input:
+        train=simulation_training_set,
+        test=results_file("simulation/data/test.parquet"),
+    output:
+        model=results_file("simulation/recipes/{recipe}/models/{variant}/n{size}.pt"),
+        predictions=results_file(
+            "simulation/recipes/{recipe}/predictions/{variant}/n{size}.parquet"
+        ),
+    log:
+        log_file("simulation/train/{recipe}_recipe/{variant}_n{size}.log"),
+    wildcard_constraints:
+        recipe="fast|paper",
+    conda:
+        "../../envs/deweight.yaml"
+    threads: config["simulation"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        model=lambda wc: model_params("simulation") | {"recipe": wc.recipe},
+        seed=config["seed"],
+        subsets=config["simulation"]["subsets"],
+    message:
+        "Training the {wildcards.variant} simulation model on {wildcards.size} rows with the {wildcards.recipe} recipe"
     script:
         "../scripts/train_model.py"
 
