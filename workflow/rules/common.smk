@@ -163,6 +163,23 @@ def simulation_training_set(wildcards):
     return results_file(f"simulation/data/{name}.parquet")
 
 
+# The training recipes compared in Figs. 6-7 recipe against recipe (fig6_recipes, fig7_recipes).
+RECIPES = ["fast", "paper"]
+
+
+def recipe_predictions(recipe, variant, size):
+    """Test-set predictions of one simulation model trained with ``recipe``.
+
+    The configured recipe's models are the main sweep's; the other recipe's are trained by
+    train_simulation_recipe.
+    """
+    if recipe == config["simulation"]["model"]["recipe"]:
+        return results_file(f"simulation/predictions/{variant}/n{size}.parquet")
+    return results_file(
+        f"simulation/recipes/{recipe}/predictions/{variant}/n{size}.parquet"
+    )
+
+
 def clarke_pcp_input(wildcards):
     """The Clarke et al. (2020) catalogue exists only in archive mode."""
     if wildcards.source == "archive":

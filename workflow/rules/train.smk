@@ -29,17 +29,7 @@ rule train_simulation:
 
 # Figs. 6-7 recipe against recipe: the same sweep trained with the other recipe, at the
 # sizes of simulation.recipe_comparison_sizes. The configured recipe's models are the main
-# sweep's (recipe_predictions), so only the other recipe is trained here.
-RECIPES = ["fast", "paper"]
-
-
-def recipe_predictions(recipe, variant, size):
-    """Test-set predictions of one simulation model trained with ``recipe``."""
-    if recipe == config["simulation"]["model"]["recipe"]:
-        return results_file(f"simulation/predictions/{variant}/n{size}.parquet")
-    return results_file(
-        f"simulation/recipes/{recipe}/predictions/{variant}/n{size}.parquet"
-    )
+# sweep's (recipe_predictions in common.smk), so only the other recipe is trained here.
 
 
 rule train_simulation_recipe:
