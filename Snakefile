@@ -27,7 +27,7 @@ include: "workflow/rules/figures.smk"
 
 onstart:
     print(
-        f"deweight: data source = {SOURCE!r}; results in results/simulation and results/{SOURCE}"
+        f"deweight: data source = {SOURCE!r}; results in {RESULTS}/simulation and {RESULTS}/{SOURCE}"
     )
 
 

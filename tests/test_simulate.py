@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
 from scipy import stats
 
 from deweight.simulate import (
@@ -19,20 +23,75 @@ from deweight.simulate import (
     true_posterior,
 )
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 def _points(n: int = 500, seed: int = 1) -> np.ndarray:
     return np.random.default_rng(seed).normal(0.0, 2.0, size=(n, N_FEATURES))
 
 
+# Table 1 of Lake & Tsai (2022), typed from the paper (/work/shared/paper): per class the
+# means mu_0..mu_3 and standard deviations sigma_0..sigma_3 of the Gaussians.
+PAPER_TABLE1 = {
+    0: ((0.0, 0.0, 0.0, 0.0), (1.0, 1.0, 1.0, 1.0)),
+    1: ((1.0, 0.5, 0.0, 0.0), (1.0, 1.0, 1.0, 1.0)),
+    2: ((-0.75, -0.5, 0.0, 0.0), (1.0, 1.0, 2.0, 1.0)),
+}
+# Table 2, typed from the paper: nominal fraction and the counts of the paper's own draw in
+# the training, biased and test sets, and the set sizes of its "all" row.
+PAPER_TABLE2 = {
+    0: (0.6, 599_622, 332_724, 11_962),
+    1: (0.38, 380_367, 333_046, 7_657),
+    2: (0.02, 20_011, 334_230, 381),
+}
+PAPER_SIZES = {"n_train": 10**6, "n_biased": 10**6, "n_test": 20_000}
+
+
 def test_table1_is_the_papers_table():
     table = table1()
     assert list(table.index) == [0, 1, 2]
-    np.testing.assert_array_equal(table[[f"mu_{k}" for k in range(4)]].to_numpy(), CLASS_MEANS)
-    np.testing.assert_array_equal(table[[f"sigma_{k}" for k in range(4)]].to_numpy(), CLASS_SIGMAS)
-    # Spot values from the paper: class 1 mean along x_1, class 2 spread along x_2.
-    assert table.loc[1, "mu_1"] == 0.5
-    assert table.loc[2, "mu_0"] == -0.75
-    assert table.loc[2, "sigma_2"] == 2.0
+    for cls, (means, sigmas) in PAPER_TABLE1.items():
+        assert tuple(table.loc[cls, [f"mu_{k}" for k in range(4)]]) == means, cls
+        assert tuple(table.loc[cls, [f"sigma_{k}" for k in range(4)]]) == sigmas, cls
+    # The module's constants, which draw() and true_posterior() use, are the same numbers.
+    np.testing.assert_array_equal(CLASS_MEANS, [m for m, _ in PAPER_TABLE1.values()])
+    np.testing.assert_array_equal(CLASS_SIGMAS, [s for _, s in PAPER_TABLE1.values()])
+
+
+def test_fractions_and_sizes_are_table2s():
+    assert CLASS_FRACTIONS == tuple(row[0] for row in PAPER_TABLE2.values())
+    # The paper's counts sum to its "all" row (a check of the typing itself).
+    for column, size in enumerate(PAPER_SIZES.values(), start=1):
+        assert sum(row[column] for row in PAPER_TABLE2.values()) == size
+    # The defaults of draw_datasets and the workflow's config are the paper's set sizes.
+    defaults = inspect.signature(draw_datasets).parameters
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["simulation"]
+    for name, size in PAPER_SIZES.items():
+        assert defaults[name].default == size, name
+        assert config[name] == size, name
+
+
+def test_papers_table2_counts_are_a_plausible_draw_of_our_fractions():
+    # The paper's counts are one multinomial draw; a wrong nominal fraction (a typo such as
+    # 0.03 for class 2, about 50 sigma away from 20,011 of 10^6) fails this chi-square test.
+    # The biased set's nominal fractions are measured from a draw of our own, so that a wrong
+    # equal-composition constant fails as well.
+    ours = table2(draw_datasets(seed=3, n_train=10, n_biased=300_000, n_test=10))
+    biased_fractions = ours["N_biased"].iloc[:3].to_numpy() / 300_000
+    for column, fractions in ((1, CLASS_FRACTIONS), (2, biased_fractions), (3, CLASS_FRACTIONS)):
+        counts = np.array([row[column] for row in PAPER_TABLE2.values()])
+        expected = counts.sum() * np.asarray(fractions)
+        p_value = stats.chisquare(counts, expected).pvalue
+        assert p_value > 1e-4, (column, counts, expected)
+    np.testing.assert_allclose(biased_fractions, 1 / 3, atol=5 * np.sqrt(2 / 9 / 300_000))
+
+
+def test_table2_of_the_workflow_sizes_has_the_papers_totals():
+    table = table2(draw_datasets(seed=1, **PAPER_SIZES))
+    assert table.loc[3, ["N_train", "N_biased", "N_test"]].tolist() == list(PAPER_SIZES.values())
+    np.testing.assert_array_equal(
+        table["fraction"].iloc[:3], [row[0] for row in PAPER_TABLE2.values()]
+    )
 
 
 def test_constants_are_read_only():

@@ -96,10 +96,11 @@ def test_whole_bundled_dag_runs_end_to_end_on_the_mini_config(tmp_path):
         "prior mismatch",
         "probabilities inaccurate",
     }
-    # The Sect. 4.1 priors sum to one for every model.
+    # The Sect. 4.1 priors sum to one for every model, on the test set and the large one.
     pcp = pd.read_csv(results / "simulation" / "tables" / "pcp.csv")
-    sums = pcp.groupby("model")["pcp"].sum()
-    assert "analytic posterior" in sums.index
+    sums = pcp.groupby(["test_rows", "model"])["pcp"].sum()
+    assert set(sums.index.get_level_values("test_rows")) == {2000, 20000}
+    assert "analytic posterior" in sums.index.get_level_values("model")
     assert ((sums - 1).abs() < 1e-6).all()
     # Nothing half-written is left behind.
     assert not list(results.rglob("*.tmp"))

@@ -39,7 +39,10 @@ __all__ = [
     "Predictions",
     "bias_verdict",
     "corrected_cases",
+    "draw_large_test_set",
+    "evaluate_recipe_comparison",
     "inverse_prior_weights",
+    "nested_prefix",
     "kl_by_class",
     "overshoot_by_case",
     "pcp_table",
@@ -546,6 +549,41 @@ def nested_subset(labels, size: int, seed: int, *, min_per_class: int = 3) -> np
     return np.sort(np.concatenate(chosen))
 
 
+def nested_prefix(n_rows: int, size: int) -> np.ndarray:
+    """Indices of a plain random nested subset: the first ``size`` rows of a shuffled draw.
+
+    The simulation's rows are shuffled when drawn (:func:`deweight.simulate.draw`), so its first
+    ``size`` rows are a uniformly random subset, and a smaller one is contained in a larger one:
+    the paper's training sets of Sect. 4.1, with no stratification. A rare class (2 % in Table
+    2) then has a binomially scattered count, e.g. about 6 +- 2.5 rows of 316.
+
+    Parameters
+    ----------
+    n_rows : int
+        Rows available.
+    size : int
+        Rows wanted; a size at or above ``n_rows`` gives all rows.
+
+    Returns
+    -------
+    ndarray of int
+        ``0, 1, ..., min(size, n_rows) - 1``.
+
+    Raises
+    ------
+    ValueError
+        If ``size`` is not a positive integer.
+    """
+    if int(size) != size or size < 1:
+        raise ValueError(f"size must be a positive integer, got {size!r}")
+    return np.arange(min(int(size), int(n_rows)))
+
+
+#: How :func:`train_sweep_member` draws its nested training subsets (config:
+#: simulation.subsets; the real-data sweeps always stratify).
+SUBSET_METHODS = ("stratified", "prefix")
+
+
 def train_sweep_member(
     *,
     train_path,
@@ -557,13 +595,23 @@ def train_sweep_member(
     model_params: Mapping,
     seed: int,
     threads: int | None = None,
+    subsets: str = "stratified",
 ) -> Predictions:
-    """Train one (variant, size) model of a sweep; save it and its test-set probabilities."""
+    """Train one (variant, size) model of a sweep; save it and its test-set probabilities.
+
+    ``subsets`` chooses the nested training subset: ``"stratified"`` (:func:`nested_subset`)
+    or ``"prefix"`` (:func:`nested_prefix`, a plain random subset of a shuffled draw).
+    """
+    if subsets not in SUBSET_METHODS:
+        raise ValueError(f"subsets must be one of {SUBSET_METHODS}, got {subsets!r}")
     X_all, y_all, metadata = load_training_table(train_path, role="train")
     X_test, y_test, _ = load_training_table(test_path, role="test")
     class_names = metadata.get("class_names") or [str(i) for i in range(int(y_all.max()) + 1)]
     n_classes = len(class_names)
-    subset = nested_subset(y_all, size, seed)
+    if subsets == "prefix":
+        subset = nested_prefix(y_all.size, size)
+    else:
+        subset = nested_subset(y_all, size, seed)
     X, y = X_all[subset], y_all[subset]
     if len(y) < size:
         log.warning("asked for %d training rows, only %d exist: using all of them", size, len(y))
@@ -588,6 +636,7 @@ def train_sweep_member(
         "class_names": list(class_names),
         "data_source": metadata.get("data_source", "unknown"),
         "task": metadata.get("task"),
+        "subsets": subsets,
         "fit_report": report,
     }
     write_predictions(predictions_path, probs, y_test, meta)
@@ -622,6 +671,43 @@ def _group_by_size(prediction_paths: Mapping[tuple[str, int], str]):
     return dict(sorted(by_size.items()))
 
 
+def _simulation_truth(test_path):
+    """The simulated test set with its analytic posterior (Eq. 2) under the true prior."""
+    from deweight import simulate
+
+    X_test, y_test, metadata = load_training_table(test_path, role="test")
+    true_prior = np.asarray(simulate.CLASS_FRACTIONS, dtype=np.float64)
+    class_names = metadata.get("class_names") or [f"class {i}" for i in range(true_prior.size)]
+    return X_test, y_test, true_prior, simulate.true_posterior(X_test, true_prior), class_names
+
+
+def _simulation_curves(by_size, y_test, true_prior, true_probs, *, seed):
+    """The Fig. 6 overshoot and Fig. 7 KL tables of predictions grouped by training size."""
+    overshoots, kls = [], []
+    for size, predictions in by_size.items():
+        cases = corrected_cases(
+            predictions, debias_prior=true_prior, weighted_correction="dewatered"
+        )
+        cases = {case: cases[case] for case in SIMULATION_CASES if case in cases}
+        overshoots.append(overshoot_by_case(cases, y_test, size=size, seed=seed))
+        kls.append(kl_by_class(cases, true_probs, y_test, size=size))
+    return pd.concat(overshoots, ignore_index=True), pd.concat(kls, ignore_index=True)
+
+
+def draw_large_test_set(seed: int, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """A representative test set of ``n_rows`` drawn the same way as the 20,000-row one.
+
+    Same distribution (Table 1 Gaussians, 60/38/2 % nominal fractions, one multinomial draw of
+    the class counts) from a fourth generator spawned from ``SeedSequence(seed)``, so it is
+    independent of the training, biased and test sets of :func:`deweight.simulate.draw_datasets`
+    (its first three children) and reproducible.
+    """
+    from deweight import simulate
+
+    child = np.random.SeedSequence(seed).spawn(4)[3]
+    return simulate.draw(n_rows, simulate.CLASS_FRACTIONS, np.random.default_rng(child))
+
+
 def evaluate_simulation_sweep(
     prediction_paths: Mapping[tuple[str, int], str],
     test_path,
@@ -630,6 +716,8 @@ def evaluate_simulation_sweep(
     pcp_method: str,
     tol: float,
     max_iter: int,
+    model_paths: Mapping[str, str] | None = None,
+    n_test_large: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Figs. 6-7 and the Sect. 4.1 prior table from the simulation sweep's predictions.
 
@@ -640,10 +728,16 @@ def evaluate_simulation_sweep(
     test_path : path
         The simulated test set (features x0..x3 and label).
     seed : int
-        Seed of the stochastic classifier.
+        Seed of the stochastic classifier and of the large test set.
     pcp_method, tol, max_iter
         How the prediction-consistent priors are found; the workflow passes its ``pcp:``
         settings (the paper: half-EM, ``"em"``).
+    model_paths : mapping of variant -> path, optional
+        The saved models of the largest size. With ``n_test_large`` they also predict a test
+        set of that many rows (:func:`draw_large_test_set`), whose PCPs sit beside the
+        20,000-row ones: how much of the gap to 60/38/2 % is the test draw.
+    n_test_large : int, optional
+        Rows of the large test set.
 
     Returns
     -------
@@ -652,64 +746,125 @@ def evaluate_simulation_sweep(
     kl : DataFrame
         Table for Fig. 7 (see :func:`kl_by_class`).
     pcp : DataFrame
-        The PCP on the test set for the weighted, biased and base models at the largest size,
-        next to the true prior (Sect. 4.1).
+        The PCP of the weighted, biased and base models at the largest size, and of the
+        analytic posterior, next to the true prior (Sect. 4.1); column ``test_rows`` says on
+        which test set.
     """
     from deweight import simulate
 
-    X_test, y_test, metadata = load_training_table(test_path, role="test")
-    true_prior = np.asarray(simulate.CLASS_FRACTIONS, dtype=np.float64)
-    true_probs = simulate.true_posterior(X_test, true_prior)
-    class_names = metadata.get("class_names") or [f"class {i}" for i in range(3)]
-    overshoots, kls = [], []
+    X_test, y_test, true_prior, true_probs, class_names = _simulation_truth(test_path)
     by_size = _group_by_size(prediction_paths)
-    for size, predictions in by_size.items():
-        cases = corrected_cases(
-            predictions, debias_prior=true_prior, weighted_correction="dewatered"
-        )
-        cases = {case: cases[case] for case in SIMULATION_CASES if case in cases}
-        overshoots.append(overshoot_by_case(cases, y_test, size=size, seed=seed))
-        kls.append(kl_by_class(cases, true_probs, y_test, size=size))
+    overshoot_table, kl_table = _simulation_curves(
+        by_size, y_test, true_prior, true_probs, seed=seed
+    )
     largest = max(by_size)
-    test_fractions = np.bincount(y_test, minlength=true_prior.size) / y_test.size
-    pcps = []
-    for variant in ("weighted", "biased", "base"):
-        if variant not in by_size[largest]:
-            continue
-        pred = by_size[largest][variant]
-        table = pcp_table(
-            pred.probs,
-            {"model prior (Eq. 7)": pred.metadata["model_prior"]},
-            class_names=class_names,
-            method=pcp_method,
-            tol=tol,
-            max_iter=max_iter,
-            extra={"model": variant, "size": largest},
-            true_fractions=test_fractions,
+    solver = {"method": pcp_method, "tol": tol, "max_iter": max_iter}
+
+    def priors_on(test_rows, labels, probs_of, analytic):
+        fractions = np.bincount(labels, minlength=true_prior.size) / labels.size
+        tables = []
+        for variant in ("weighted", "biased", "base"):
+            if variant not in by_size[largest] or probs_of(variant) is None:
+                continue
+            pred = by_size[largest][variant]
+            tables.append(
+                pcp_table(
+                    probs_of(variant),
+                    {"model prior (Eq. 7)": pred.metadata["model_prior"]},
+                    class_names=class_names,
+                    **solver,
+                    extra={"model": variant, "size": largest, "test_rows": test_rows},
+                    true_fractions=fractions,
+                )
+            )
+        # Reference: the same estimate from the analytic posterior (Eq. 2) on the same test
+        # set, which separates the test draw's own fluctuation from the models' errors.
+        tables.append(
+            pcp_table(
+                analytic,
+                {"model prior (Eq. 7)": true_prior},
+                class_names=class_names,
+                **solver,
+                extra={"model": "analytic posterior", "size": np.nan, "test_rows": test_rows},
+                true_fractions=fractions,
+            )
         )
-        table["true_prior"] = true_prior[table["class"].to_numpy()]
-        pcps.append(table)
-    # Reference: the same estimate from the analytic posterior (Eq. 2) on the same test set,
-    # which separates the test draw's own fluctuation from the models' errors.
-    reference = pcp_table(
-        true_probs,
-        {"model prior (Eq. 7)": true_prior},
-        class_names=class_names,
-        method=pcp_method,
-        tol=tol,
-        max_iter=max_iter,
-        extra={"model": "analytic posterior", "size": np.nan},
-        true_fractions=test_fractions,
-    )
-    reference["true_prior"] = true_prior[reference["class"].to_numpy()]
-    pcps.append(reference)
+        return tables
+
+    pcps = priors_on(int(y_test.size), y_test, lambda v: by_size[largest][v].probs, true_probs)
+    if n_test_large and model_paths:
+        from deweight.model import Classifier  # torch is imported only when predicting
+
+        X_large, y_large = draw_large_test_set(seed, int(n_test_large))
+        large_probs = {}
+        for variant, path in model_paths.items():
+            stored = by_size[largest].get(variant)
+            if stored is None:
+                continue
+            classifier = Classifier.load(path)
+            # The model file must be the one whose predictions were evaluated above.
+            if not np.allclose(classifier.predict_proba(X_test), stored.probs, atol=1e-5):
+                raise ValueError(
+                    f"{path} does not reproduce the {variant} predictions of size {largest}; "
+                    "the model and prediction files are from different fits"
+                )
+            large_probs[variant] = classifier.predict_proba(X_large)
+        pcps += priors_on(
+            int(n_test_large),
+            y_large,
+            large_probs.get,
+            simulate.true_posterior(X_large, true_prior),
+        )
     pcp = pd.concat(pcps, ignore_index=True)
+    pcp["true_prior"] = true_prior[pcp["class"].to_numpy()]
     pcp["size"] = pcp["size"].astype("Int64")
-    return (
-        pd.concat(overshoots, ignore_index=True),
-        pd.concat(kls, ignore_index=True),
-        pcp,
-    )
+    return overshoot_table, kl_table, pcp
+
+
+def evaluate_recipe_comparison(
+    prediction_paths: Mapping[tuple[str, str, int], str],
+    test_path,
+    *,
+    seed: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Figs. 6-7 of two training recipes side by side, on the same test set and classifier draws.
+
+    Parameters
+    ----------
+    prediction_paths : mapping of (recipe, variant, size) -> path
+        Files written by :func:`train_sweep_member`; each file's fit report must name the
+        recipe it is filed under.
+    test_path : path
+        The simulated test set.
+    seed : int
+        Seed of the stochastic classifier (the same draws for both recipes).
+
+    Returns
+    -------
+    overshoot, kl : DataFrame
+        The tables of :func:`evaluate_simulation_sweep` with a first column ``recipe``.
+    """
+    _, y_test, true_prior, true_probs, _ = _simulation_truth(test_path)
+    overshoots, kls = [], []
+    for recipe in dict.fromkeys(key[0] for key in prediction_paths):
+        paths = {(v, n): p for (r, v, n), p in prediction_paths.items() if r == recipe}
+        by_size = _group_by_size(paths)
+        for predictions in by_size.values():
+            for variant, pred in predictions.items():
+                trained = pred.metadata.get("fit_report", {}).get("recipe")
+                if trained != recipe:
+                    raise ValueError(
+                        f"{paths[(variant, int(pred.metadata['size_requested']))]} was trained "
+                        f"with the {trained!r} recipe, but is filed under {recipe!r}"
+                    )
+        overshoot_table, kl_table = _simulation_curves(
+            by_size, y_test, true_prior, true_probs, seed=seed
+        )
+        overshoot_table.insert(0, "recipe", recipe)
+        kl_table.insert(0, "recipe", recipe)
+        overshoots.append(overshoot_table)
+        kls.append(kl_table)
+    return pd.concat(overshoots, ignore_index=True), pd.concat(kls, ignore_index=True)
 
 
 def evaluate_real_sweep(

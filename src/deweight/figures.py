@@ -48,13 +48,16 @@ __all__ = [
     "display_class_name",
     "ILLUSTRATION_CLASS_COLOURS",
     "METRIC_LABELS",
+    "RECIPE_STYLES",
     "SIMULATION_CLASS_CHANNELS",
     "plot_colour_density",
     "plot_fig1",
     "plot_fig2",
     "plot_fig3",
     "plot_kl",
+    "plot_kl_recipes",
     "plot_overshoot",
+    "plot_overshoot_recipes",
     "save_figure",
 ]
 
@@ -1220,6 +1223,259 @@ def plot_kl(
     )
     data = table.sort_values(["case", "class", "size"], kind="stable")
     data = data.loc[:, [*_KL_COLUMNS[:3], "class_name", *_KL_COLUMNS[3:]]]
+    save_figure(fig, data.reset_index(drop=True), pdf_path, png_path, csv_path, dpi=dpi)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Figures 6 and 7, recipe against recipe
+# --------------------------------------------------------------------------------------------
+
+#: How each training recipe is drawn when two are overlaid: the paper's recipe solid with
+#: filled markers, the fast one dotted with open markers; the case keeps its colour.
+RECIPE_STYLES: dict[str, dict] = {
+    "paper": {"linestyle": "-", "fillstyle": "full", "linewidth": 1.7, "label": "paper recipe"},
+    "fast": {"linestyle": ":", "fillstyle": "none", "linewidth": 1.4, "label": "fast recipe"},
+}
+
+
+def _check_recipes(table: pd.DataFrame) -> list[str]:
+    """Return the recipes of ``table`` in :data:`RECIPE_STYLES` order, refusing unknown ones."""
+    present = {str(recipe) for recipe in pd.unique(table["recipe"])}
+    unknown = sorted(present - set(RECIPE_STYLES))
+    if unknown:
+        raise ValueError(f"unknown recipe(s) {unknown}; known recipes are {list(RECIPE_STYLES)}")
+    return [recipe for recipe in RECIPE_STYLES if recipe in present]
+
+
+def _recipe_table(df: pd.DataFrame, columns: Sequence[str], keys: Sequence[str]) -> pd.DataFrame:
+    """Check and copy a recipe-comparison table (columns plus ``recipe``; unique ``keys``)."""
+    _require_columns(df, ["recipe", *columns], "df")
+    table = df.loc[:, ["recipe", *columns]].copy()
+    table["class"] = table["class"].astype(int)
+    if not np.all(table["size"].to_numpy(dtype=float) > 0):
+        raise ValueError("every training-set size must be positive (the x axis is logarithmic)")
+    duplicated = table.duplicated(["recipe", *keys])
+    if duplicated.any():
+        first = table.loc[duplicated, ["recipe", *keys]].iloc[0].to_dict()
+        raise ValueError(f"df has more than one row for {first}; aggregate repeats first")
+    return table
+
+
+def _plot_recipe_lines(ax, rows: pd.DataFrame, case: str, recipe: str, value: str) -> None:
+    """Draw one case of one recipe against training-set size, with a +-1 error band."""
+    style, line = CASE_STYLES[case], RECIPE_STYLES[recipe]
+    rows = rows.sort_values("size")
+    size = rows["size"].to_numpy(dtype=float)
+    mean = rows[value].to_numpy(dtype=float)
+    error = rows["sem_kl" if value == "mean_kl" else "sigma"].to_numpy(dtype=float)
+    if value == "mean_kl":
+        mean = np.where(mean > 0, mean, np.nan)
+        lower = np.where(mean - error > 0, mean - error, mean / 10.0)
+    else:
+        lower = mean - error
+    ax.fill_between(size, lower, mean + error, color=style["color"], alpha=0.12, linewidth=0)
+    ax.plot(
+        size,
+        mean,
+        color=style["color"],
+        linestyle=line["linestyle"],
+        linewidth=line["linewidth"],
+        marker=style["marker"],
+        fillstyle=line["fillstyle"],
+        markersize=4.5,
+    )
+
+
+def _recipe_legend(
+    fig: Figure, cases: Sequence[str], recipes: Sequence[str], ncol: int | None = None
+) -> None:
+    """A legend of the cases (colour, marker) followed by the recipes (line style)."""
+    handles = _case_legend_handles(cases, with_ideal=False)
+    for handle in handles:
+        handle.set_linestyle("-")
+    for recipe in recipes:
+        line = RECIPE_STYLES[recipe]
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=_GREY,
+                linestyle=line["linestyle"],
+                linewidth=line["linewidth"],
+                marker="o",
+                fillstyle=line["fillstyle"],
+                markersize=4.5,
+                label=line["label"],
+            )
+        )
+    fig.legend(
+        handles=handles, loc="outside lower center", ncol=ncol or len(handles), frameon=False
+    )
+
+
+@_with_style
+def plot_kl_recipes(
+    df: pd.DataFrame,
+    pdf_path: PathLike,
+    png_path: PathLike,
+    csv_path: PathLike,
+    *,
+    source_label: str,
+    class_names: Mapping[int, str] | Sequence[str],
+    cases: Sequence[str] | None = None,
+    dpi: int = 150,
+) -> Figure:
+    """Fig. 7 of Lake & Tsai (2022) with the curves of two training recipes overlaid.
+
+    One panel per class, as :func:`plot_kl`; each case keeps its colour and marker, and the
+    recipe is the line style (:data:`RECIPE_STYLES`).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The columns of :func:`plot_kl` plus ``recipe`` ("paper" or "fast").
+    pdf_path, png_path, csv_path : str or path-like
+        Outputs; the CSV holds the rows plotted plus ``class_name``.
+    source_label : str
+        Second title line saying where the data come from.
+    class_names : mapping or sequence
+        Name of each class number.
+    cases : sequence of str, optional
+        Cases to draw; default those present, in the paper's order.
+    dpi : int, default 150
+        PNG resolution.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If a column is missing, a recipe or case is unknown, or a (recipe, case, size, class)
+        appears twice.
+    """
+    table = _recipe_table(df, _KL_COLUMNS, ["case", "size", "class"])
+    recipes = _check_recipes(table)
+    chosen_cases = _choose_cases(table, cases)
+    classes = _choose_classes(table, None)
+    name_of = _class_name_lookup(class_names)
+    table = table[table["case"].isin(chosen_cases)]
+    table["class_name"] = [name_of(value) for value in table["class"]]
+
+    fig = Figure(figsize=(3.9 * len(classes) + 0.6, 4.9), layout="constrained")
+    axes = fig.subplots(1, len(classes), squeeze=False)[0]
+    for position, (ax, class_index) in enumerate(zip(axes, classes, strict=True)):
+        for recipe in recipes:
+            for case in chosen_cases:
+                rows = table[
+                    (table["recipe"] == recipe)
+                    & (table["case"] == case)
+                    & (table["class"] == class_index)
+                ]
+                if not rows.empty:
+                    _plot_recipe_lines(ax, rows, case, recipe, "mean_kl")
+        _log_size_axis(ax)
+        ax.set_yscale("log")
+        ax.set_title(f"({chr(ord('a') + position)}) {name_of(class_index)}")
+        ax.set_xlabel("training-set size")
+        if position == 0:
+            ax.set_ylabel(r"mean $D_\mathrm{KL}(P_\mathrm{true}\,\|\,P_\mathrm{model})$ (nats)")
+    _recipe_legend(fig, chosen_cases, recipes)
+    _suptitle(
+        fig,
+        "Mean KL divergence from the true probabilities: "
+        + " vs ".join(RECIPE_STYLES[r]["label"] for r in recipes),
+        source_label,
+    )
+    data = table.sort_values(["recipe", "case", "class", "size"], kind="stable")
+    save_figure(fig, data.reset_index(drop=True), pdf_path, png_path, csv_path, dpi=dpi)
+    return fig
+
+
+@_with_style
+def plot_overshoot_recipes(
+    df: pd.DataFrame,
+    pdf_path: PathLike,
+    png_path: PathLike,
+    csv_path: PathLike,
+    *,
+    source_label: str,
+    class_names: Mapping[int, str] | Sequence[str],
+    class_index: int,
+    cases: Sequence[str] | None = None,
+    dpi: int = 150,
+) -> Figure:
+    """One class's column of Fig. 6 (e.g. the rare class) with two training recipes overlaid.
+
+    Rows are completeness, reliability and F1 overshoot (Eqs. 9-11) against training-set size,
+    with +-1 sigma bands; the recipe is the line style (:data:`RECIPE_STYLES`).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The columns of :func:`plot_overshoot` plus ``recipe``.
+    pdf_path, png_path, csv_path : str or path-like
+        Outputs; the CSV holds the rows plotted plus ``class_name``.
+    source_label : str
+        Second title line saying where the data come from.
+    class_names : mapping or sequence
+        Name of each class number.
+    class_index : int
+        The class to show.
+    cases : sequence of str, optional
+        Cases to draw; default those present, in the paper's order.
+    dpi : int, default 150
+        PNG resolution.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If a column is missing, a recipe, case or metric is unknown, the class has no rows, or
+        a (recipe, case, size, class, metric) appears twice.
+    """
+    table = _recipe_table(df, _OVERSHOOT_COLUMNS, ["case", "size", "class", "metric"])
+    unknown_metrics = sorted(set(table["metric"]) - set(METRIC_LABELS))
+    if unknown_metrics:
+        raise ValueError(f"unknown metric(s) {unknown_metrics}; expected {list(METRIC_LABELS)}")
+    recipes = _check_recipes(table)
+    chosen_cases = _choose_cases(table, cases)
+    _choose_classes(table, [class_index])
+    name_of = _class_name_lookup(class_names)
+    table = table[table["case"].isin(chosen_cases) & (table["class"] == int(class_index))]
+    table["class_name"] = name_of(int(class_index))
+    metrics = [metric for metric in METRIC_LABELS if metric in set(table["metric"])]
+
+    fig = Figure(figsize=(6.4, 2.5 * len(metrics) + 1.6), layout="constrained")
+    axes = fig.subplots(len(metrics), 1, sharex=True, squeeze=False)[:, 0]
+    ideal = CASE_STYLES["ideal"]
+    for ax, metric in zip(axes, metrics, strict=True):
+        ax.axhline(0.0, color=ideal["color"], linestyle=ideal["linestyle"], linewidth=1.0)
+        for recipe in recipes:
+            for case in chosen_cases:
+                rows = table[
+                    (table["recipe"] == recipe)
+                    & (table["case"] == case)
+                    & (table["metric"] == metric)
+                ]
+                if not rows.empty:
+                    _plot_recipe_lines(ax, rows, case, recipe, "overshoot")
+        _log_size_axis(ax)
+        ax.set_ylabel(f"{METRIC_LABELS[metric]}\novershoot")
+    axes[-1].set_xlabel("training-set size")
+    _recipe_legend(fig, chosen_cases, recipes, ncol=4)
+    _suptitle(
+        fig,
+        f"Overshoot of {name_of(int(class_index))}, ±1σ bands: "
+        + " vs ".join(RECIPE_STYLES[r]["label"] for r in recipes),
+        source_label,
+    )
+    data = table.sort_values(["recipe", "case", "metric", "size"], kind="stable")
     save_figure(fig, data.reset_index(drop=True), pdf_path, png_path, csv_path, dpi=dpi)
     return fig
 

@@ -64,7 +64,7 @@ class TaskSpec:
         The :mod:`deweight.catalog` function that cuts, labels and splits the catalogue.
     inputs : mapping of str to str
         The preparer's inputs in its argument order: role -> path relative to the workflow's
-        top directory. A ``.parquet`` input is passed as a DataFrame, any other as its path.
+        top directory; ``{results}`` stands for the run's results folder (``output.results``). A ``.parquet`` input is passed as a DataFrame, any other as its path.
     features : tuple of str
         Feature columns of the prepared catalogue.
     class_names : tuple of str
@@ -165,7 +165,7 @@ _ENTRIES = (
         inputs={
             "sdss": f"{_BUNDLED}/sdss_dr14_specphoto_sample_10k.csv",
             "bzcat": f"{_BUNDLED}/bzcat5_with_photometry.csv",
-            "blazars": "results/bundled/catalogs/blazars.parquet",
+            "blazars": "{results}/bundled/catalogs/blazars.parquet",
         },
         features=_OPTICAL_FEATURES,
         class_names=("galaxy", "star", "qso", "bll", "fsrq"),
@@ -208,7 +208,7 @@ _ENTRIES = (
             "spec": f"{_ARCHIVE}/sdss_specobj.parquet",
             "wise": f"{_ARCHIVE}/allwise.parquet",
             "photo": f"{_ARCHIVE}/sdss_photoobj.parquet",
-            "blazars": "results/archive/catalogs/blazars.parquet",
+            "blazars": "{results}/archive/catalogs/blazars.parquet",
         },
         features=_BLAZAR_ARCHIVE_FEATURES,
         class_names=("galaxy", "star", "agn", "bll", "fsrq"),

@@ -18,6 +18,10 @@ except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
 SOURCE = config["data"]["source"]
+# The one place the output folders are read: every rule names its files through
+# results_file() and log_file(), so a profile (workflow/profiles/paper) can move a whole run.
+RESULTS = config["output"]["results"]
+LOGS = config["output"]["logs"]
 SIM_VARIANTS = config["simulation"]["variants"]
 SIM_SIZES = config["simulation"]["sizes"]
 REAL_VARIANTS = config["realdata"]["variants"]
@@ -52,12 +56,22 @@ def finished_message():
     return "\n".join(
         [
             "deweight: finished.",
-            f"  results: results/simulation/ and results/{SOURCE}/ (tables/*.csv; figures/*.pdf, "
-            "*.png and the plotted numbers as *.csv); logs in logs/",
-            "  report:  snakemake --report results/report.html   builds the HTML report of every "
+            f"  results: {RESULTS}/simulation/ and {RESULTS}/{SOURCE}/ (tables/*.csv; "
+            f"figures/*.pdf, *.png and the plotted numbers as *.csv); logs in {LOGS}/",
+            f"  report:  snakemake --report {RESULTS}/report.html   builds the HTML report of every "
             "figure and table with its caption (add this run's --config/--configfile options)",
         ]
     )
+
+
+def results_file(path):
+    """A path under this run's results folder (config: output.results)."""
+    return f"{RESULTS}/{path}"
+
+
+def log_file(path):
+    """A path under this run's log folder (config: output.logs)."""
+    return f"{LOGS}/{path}"
 
 
 def real_sizes(source, task):
@@ -72,8 +86,8 @@ def figure_files(directory, name):
 
 def all_outputs():
     """Every table and figure of the paper, for the configured data source."""
-    sim = "results/simulation"
-    real = f"results/{SOURCE}"
+    sim = results_file("simulation")
+    real = results_file(SOURCE)
     outputs = [f"{sim}/tables/{name}.csv" for name in ("table1", "table2", "pcp")]
     for fig in ("fig1", "fig2", "fig3", "fig6", "fig7"):
         outputs += figure_files(f"{sim}/figures", fig)
@@ -118,7 +132,7 @@ def require_archive_mode(wildcards):
     """Archive results need the acquisition rules, which exist only in archive mode."""
     if wildcards.source == "archive" and SOURCE != "archive":
         raise WorkflowError(
-            "results/archive/... are made from the archives: run with "
+            f"{RESULTS}/archive/... are made from the archives: run with "
             "--config data='{source: archive}' (needs network access)"
         )
 
@@ -136,19 +150,37 @@ def blazar_catalog_inputs(wildcards):
 def task_inputs(wildcards):
     """The files the preparer of a task reads (deweight.registry)."""
     require_archive_mode(wildcards)
-    return dict(registry.spec(wildcards.source, wildcards.task).inputs)
+    spec = registry.spec(wildcards.source, wildcards.task)
+    return {role: path.format(results=RESULTS) for role, path in spec.inputs.items()}
 
 
 def simulation_training_set(wildcards):
     """The biased model learns from the equal-composition set, the others from the representative one."""
     name = "biased" if wildcards.variant == "biased" else "train"
-    return f"results/simulation/data/{name}.parquet"
+    return results_file(f"simulation/data/{name}.parquet")
+
+
+# The training recipes compared in Figs. 6-7 recipe against recipe (fig6_recipes, fig7_recipes).
+RECIPES = ["fast", "paper"]
+
+
+def recipe_predictions(recipe, variant, size):
+    """Test-set predictions of one simulation model trained with ``recipe``.
+
+    The configured recipe's models are the main sweep's; the other recipe's are trained by
+    train_simulation_recipe.
+    """
+    if recipe == config["simulation"]["model"]["recipe"]:
+        return results_file(f"simulation/predictions/{variant}/n{size}.parquet")
+    return results_file(
+        f"simulation/recipes/{recipe}/predictions/{variant}/n{size}.parquet"
+    )
 
 
 def clarke_pcp_input(wildcards):
     """The Clarke et al. (2020) catalogue exists only in archive mode."""
     if wildcards.source == "archive":
-        return {"clarke": "results/archive/tables/pcp_clarke2020.csv"}
+        return {"clarke": results_file("archive/tables/pcp_clarke2020.csv")}
     return {}
 
 

@@ -4,20 +4,26 @@
 
 rule evaluate_simulation:
     input:
-        test="results/simulation/data/test.parquet",
+        test=results_file("simulation/data/test.parquet"),
         predictions=expand(
-            "results/simulation/predictions/{variant}/n{size}.parquet",
+            results_file("simulation/predictions/{variant}/n{size}.parquet"),
             variant=SIM_VARIANTS,
             size=SIM_SIZES,
         ),
+        # The largest models also predict a large test set for the Sect. 4.1 priors.
+        models=expand(
+            results_file("simulation/models/{variant}/n{size}.pt"),
+            variant=SIM_VARIANTS,
+            size=max(SIM_SIZES),
+        ),
     output:
-        overshoot="results/simulation/tables/overshoot.csv",
-        kl="results/simulation/tables/kl.csv",
+        overshoot=results_file("simulation/tables/overshoot.csv"),
+        kl=results_file("simulation/tables/kl.csv"),
         pcp=table_report(
-            "results/simulation/tables/pcp.csv", "pcp_simulation", "1. Simulation"
+            results_file("simulation/tables/pcp.csv"), "pcp_simulation", "1. Simulation"
         ),
     log:
-        "logs/simulation/evaluate.log",
+        log_file("simulation/evaluate.log"),
     conda:
         "../../envs/deweight.yaml"
     params:
@@ -25,27 +31,55 @@ rule evaluate_simulation:
         sizes=SIM_SIZES,
         seed=config["seed"],
         pcp=pcp_solver(),
+        n_test_large=config["simulation"]["n_test_large"],
     message:
         "Evaluating the simulation sweep: overshoot, KL divergence and the Sect. 4.1 priors"
     script:
         "../scripts/evaluate_simulation.py"
 
 
+rule evaluate_simulation_recipes:
+    input:
+        test=results_file("simulation/data/test.parquet"),
+        predictions=[
+            recipe_predictions(recipe, variant, size)
+            for recipe in RECIPES
+            for variant in SIM_VARIANTS
+            for size in config["simulation"]["recipe_comparison_sizes"]
+        ],
+    output:
+        overshoot=results_file("simulation/tables/overshoot_recipes.csv"),
+        kl=results_file("simulation/tables/kl_recipes.csv"),
+    log:
+        log_file("simulation/evaluate_recipes.log"),
+    conda:
+        "../../envs/deweight.yaml"
+    params:
+        recipes=RECIPES,
+        variants=SIM_VARIANTS,
+        sizes=config["simulation"]["recipe_comparison_sizes"],
+        seed=config["seed"],
+    message:
+        "Figs. 6-7 recipe against recipe: overshoot and KL divergence of the fast and paper recipes"
+    script:
+        "../scripts/evaluate_simulation_recipes.py"
+
+
 rule evaluate_real:
     input:
         predictions=lambda wc: expand(
-            "results/{source}/predictions/{task}/{variant}/n{size}.parquet",
+            results_file("{source}/predictions/{task}/{variant}/n{size}.parquet"),
             source=wc.source,
             task=wc.task,
             variant=REAL_VARIANTS,
             size=real_sizes(wc.source, wc.task),
         ),
     output:
-        overshoot="results/{source}/tables/overshoot_{task}.csv",
-        pcp="results/{source}/tables/pcp_{task}.csv",
-        verdict="results/{source}/tables/bias_verdict_{task}.csv",
+        overshoot=results_file("{source}/tables/overshoot_{task}.csv"),
+        pcp=results_file("{source}/tables/pcp_{task}.csv"),
+        verdict=results_file("{source}/tables/bias_verdict_{task}.csv"),
     log:
-        "logs/{source}/evaluate_{task}.log",
+        log_file("{source}/evaluate_{task}.log"),
     conda:
         "../../envs/deweight.yaml"
     params:
@@ -65,12 +99,12 @@ rule pcp_clarke2020:
         "resources/archive/clarke2020.parquet",
     output:
         table_report(
-            "results/archive/tables/pcp_clarke2020.csv",
+            results_file("archive/tables/pcp_clarke2020.csv"),
             "pcp_clarke2020",
             "2. Real data",
         ),
     log:
-        "logs/archive/pcp_clarke2020.log",
+        log_file("archive/pcp_clarke2020.log"),
     conda:
         "../../envs/deweight.yaml"
     resources:
@@ -88,15 +122,17 @@ rule pcp_clarke2020:
 rule combine_real_tables:
     input:
         unpack(clarke_pcp_input),
-        pcp=expand("results/{{source}}/tables/pcp_{task}.csv", task=TASKS),
-        verdict=expand("results/{{source}}/tables/bias_verdict_{task}.csv", task=TASKS),
+        pcp=expand(results_file("{{source}}/tables/pcp_{task}.csv"), task=TASKS),
+        verdict=expand(
+            results_file("{{source}}/tables/bias_verdict_{task}.csv"), task=TASKS
+        ),
     output:
-        pcp=table_report("results/{source}/tables/pcp.csv", "pcp_real", "2. Real data"),
+        pcp=table_report(results_file("{source}/tables/pcp.csv"), "pcp_real", "2. Real data"),
         verdict=table_report(
-            "results/{source}/tables/bias_verdict.csv", "bias_verdict", "2. Real data"
+            results_file("{source}/tables/bias_verdict.csv"), "bias_verdict", "2. Real data"
         ),
     log:
-        "logs/{source}/combine_tables.log",
+        log_file("{source}/combine_tables.log"),
     conda:
         "../../envs/deweight.yaml"
     params:

@@ -4,9 +4,11 @@
 
 rule fig1:
     output:
-        **figure_outputs("results/simulation/figures", "fig1", "fig1", "1. Simulation"),
+        **figure_outputs(
+            results_file("simulation/figures"), "fig1", "fig1", "1. Simulation"
+        ),
     log:
-        "logs/simulation/fig1.log",
+        log_file("simulation/fig1.log"),
     conda:
         "../../envs/deweight.yaml"
     message:
@@ -17,9 +19,11 @@ rule fig1:
 
 rule fig2:
     output:
-        **figure_outputs("results/simulation/figures", "fig2", "fig2", "1. Simulation"),
+        **figure_outputs(
+            results_file("simulation/figures"), "fig2", "fig2", "1. Simulation"
+        ),
     log:
-        "logs/simulation/fig2.log",
+        log_file("simulation/fig2.log"),
     conda:
         "../../envs/deweight.yaml"
     message:
@@ -30,9 +34,11 @@ rule fig2:
 
 rule fig3:
     output:
-        **figure_outputs("results/simulation/figures", "fig3", "fig3", "1. Simulation"),
+        **figure_outputs(
+            results_file("simulation/figures"), "fig3", "fig3", "1. Simulation"
+        ),
     log:
-        "logs/simulation/fig3.log",
+        log_file("simulation/fig3.log"),
     conda:
         "../../envs/deweight.yaml"
     message:
@@ -43,11 +49,13 @@ rule fig3:
 
 rule fig6:
     input:
-        "results/simulation/tables/overshoot.csv",
+        results_file("simulation/tables/overshoot.csv"),
     output:
-        **figure_outputs("results/simulation/figures", "fig6", "fig6", "1. Simulation"),
+        **figure_outputs(
+            results_file("simulation/figures"), "fig6", "fig6", "1. Simulation"
+        ),
     log:
-        "logs/simulation/fig6.log",
+        log_file("simulation/fig6.log"),
     conda:
         "../../envs/deweight.yaml"
     params:
@@ -61,11 +69,13 @@ rule fig6:
 
 rule fig7:
     input:
-        "results/simulation/tables/kl.csv",
+        results_file("simulation/tables/kl.csv"),
     output:
-        **figure_outputs("results/simulation/figures", "fig7", "fig7", "1. Simulation"),
+        **figure_outputs(
+            results_file("simulation/figures"), "fig7", "fig7", "1. Simulation"
+        ),
     log:
-        "logs/simulation/fig7.log",
+        log_file("simulation/fig7.log"),
     conda:
         "../../envs/deweight.yaml"
     params:
@@ -77,19 +87,71 @@ rule fig7:
         "../scripts/plot_kl.py"
 
 
+# Figs. 6-7 recipe against recipe: their own targets, not part of `all` (the paper recipe
+# takes minutes per model on CPU), e.g.
+#   snakemake --cores 2 results/simulation/figures/fig7_recipes.pdf
+
+
+rule fig6_recipes:
+    input:
+        results_file("simulation/tables/overshoot_recipes.csv"),
+    output:
+        **figure_outputs(
+            results_file("simulation/figures"),
+            "fig6_recipes",
+            "fig6_recipes",
+            "1. Simulation",
+        ),
+    log:
+        log_file("simulation/fig6_recipes.log"),
+    conda:
+        "../../envs/deweight.yaml"
+    params:
+        source_label=SIMULATION_LABEL,
+        class_names=["class 0", "class 1", "class 2"],
+        rare_class=2,
+    message:
+        "Fig. 6 (rare class) recipe against recipe: overshoot under the fast and paper recipes"
+    script:
+        "../scripts/plot_recipes.py"
+
+
+rule fig7_recipes:
+    input:
+        results_file("simulation/tables/kl_recipes.csv"),
+    output:
+        **figure_outputs(
+            results_file("simulation/figures"),
+            "fig7_recipes",
+            "fig7_recipes",
+            "1. Simulation",
+        ),
+    log:
+        log_file("simulation/fig7_recipes.log"),
+    conda:
+        "../../envs/deweight.yaml"
+    params:
+        source_label=SIMULATION_LABEL,
+        class_names=["class 0", "class 1", "class 2"],
+    message:
+        "Fig. 7 recipe against recipe: mean KL divergence under the fast and paper recipes"
+    script:
+        "../scripts/plot_recipes.py"
+
+
 rule fig4:
     input:
-        "results/{source}/catalogs/sga.parquet",
+        results_file("{source}/catalogs/sga.parquet"),
     output:
-        pdf="results/{source}/figures/fig4.pdf",
+        pdf=results_file("{source}/figures/fig4.pdf"),
         png=report(
-            "results/{source}/figures/fig4.png",
+            results_file("{source}/figures/fig4.png"),
             caption="../report/fig4.rst",
             category="2. Real data",
         ),
-        csv="results/{source}/figures/fig4.csv",
+        csv=results_file("{source}/figures/fig4.csv"),
     log:
-        "logs/{source}/fig4.log",
+        log_file("{source}/fig4.log"),
     conda:
         "../../envs/deweight.yaml"
     params:
@@ -102,17 +164,17 @@ rule fig4:
 
 rule fig5:
     input:
-        "results/{source}/catalogs/blazar.parquet",
+        results_file("{source}/catalogs/blazar.parquet"),
     output:
-        pdf="results/{source}/figures/fig5.pdf",
+        pdf=results_file("{source}/figures/fig5.pdf"),
         png=report(
-            "results/{source}/figures/fig5.png",
+            results_file("{source}/figures/fig5.png"),
             caption="../report/fig5.rst",
             category="2. Real data",
         ),
-        csv="results/{source}/figures/fig5.csv",
+        csv=results_file("{source}/figures/fig5.csv"),
     log:
-        "logs/{source}/fig5.log",
+        log_file("{source}/fig5.log"),
     conda:
         "../../envs/deweight.yaml"
     params:
@@ -125,17 +187,17 @@ rule fig5:
 
 rule fig8:
     input:
-        "results/{source}/tables/overshoot_sga.csv",
+        results_file("{source}/tables/overshoot_sga.csv"),
     output:
-        pdf="results/{source}/figures/fig8.pdf",
+        pdf=results_file("{source}/figures/fig8.pdf"),
         png=report(
-            "results/{source}/figures/fig8.png",
+            results_file("{source}/figures/fig8.png"),
             caption="../report/fig8.rst",
             category="2. Real data",
         ),
-        csv="results/{source}/figures/fig8.csv",
+        csv=results_file("{source}/figures/fig8.csv"),
     log:
-        "logs/{source}/fig8.log",
+        log_file("{source}/fig8.log"),
     conda:
         "../../envs/deweight.yaml"
     params:
@@ -149,17 +211,17 @@ rule fig8:
 
 rule fig9:
     input:
-        "results/{source}/tables/overshoot_blazar.csv",
+        results_file("{source}/tables/overshoot_blazar.csv"),
     output:
-        pdf="results/{source}/figures/fig9.pdf",
+        pdf=results_file("{source}/figures/fig9.pdf"),
         png=report(
-            "results/{source}/figures/fig9.png",
+            results_file("{source}/figures/fig9.png"),
             caption="../report/fig9.rst",
             category="2. Real data",
         ),
-        csv="results/{source}/figures/fig9.csv",
+        csv=results_file("{source}/figures/fig9.csv"),
     log:
-        "logs/{source}/fig9.log",
+        log_file("{source}/fig9.log"),
     conda:
         "../../envs/deweight.yaml"
     params:

@@ -6,9 +6,9 @@ rule blazar_catalog:
     input:
         unpack(blazar_catalog_inputs),
     output:
-        "results/{source}/catalogs/blazars.parquet",
+        results_file("{source}/catalogs/blazars.parquet"),
     log:
-        "logs/{source}/blazar_catalog.log",
+        log_file("{source}/blazar_catalog.log"),
     conda:
         "../../envs/deweight.yaml"
     params:
@@ -26,12 +26,12 @@ rule prepare_task:
     input:
         unpack(task_inputs),
     output:
-        catalog="results/{source}/catalogs/{task}.parquet",
+        catalog=results_file("{source}/catalogs/{task}.parquet"),
         cutflow=table_report(
-            "results/{source}/tables/cutflow_{task}.csv", "cutflow", "2. Real data"
+            results_file("{source}/tables/cutflow_{task}.csv"), "cutflow", "2. Real data"
         ),
     log:
-        "logs/{source}/prepare_{task}.log",
+        log_file("{source}/prepare_{task}.log"),
     conda:
         "../../envs/deweight.yaml"
     params:
@@ -45,13 +45,13 @@ rule prepare_task:
 
 rule class_table:
     input:
-        lambda wc: "results/{source}/catalogs/{task}.parquet".format(
+        lambda wc: results_file("{source}/catalogs/{task}.parquet").format(
             source=wc.source, task={"table3": "sga", "table4": "blazar"}[wc.table]
         ),
     output:
-        table_report("results/{source}/tables/{table}.csv", "table3_4", "2. Real data"),
+        table_report(results_file("{source}/tables/{table}.csv"), "table3_4", "2. Real data"),
     log:
-        "logs/{source}/{table}.log",
+        log_file("{source}/{table}.log"),
     wildcard_constraints:
         table="table3|table4",
     conda:

@@ -3,17 +3,17 @@
 
 rule simulate_data:
     output:
-        train="results/simulation/data/train.parquet",
-        biased="results/simulation/data/biased.parquet",
-        test="results/simulation/data/test.parquet",
+        train=results_file("simulation/data/train.parquet"),
+        biased=results_file("simulation/data/biased.parquet"),
+        test=results_file("simulation/data/test.parquet"),
         table1=table_report(
-            "results/simulation/tables/table1.csv", "table1", "1. Simulation"
+            results_file("simulation/tables/table1.csv"), "table1", "1. Simulation"
         ),
         table2=table_report(
-            "results/simulation/tables/table2.csv", "table2", "1. Simulation"
+            results_file("simulation/tables/table2.csv"), "table2", "1. Simulation"
         ),
     log:
-        "logs/simulation/simulate_data.log",
+        log_file("simulation/simulate_data.log"),
     conda:
         "../../envs/deweight.yaml"
     params:

@@ -5,12 +5,12 @@
 rule train_simulation:
     input:
         train=simulation_training_set,
-        test="results/simulation/data/test.parquet",
+        test=results_file("simulation/data/test.parquet"),
     output:
-        model="results/simulation/models/{variant}/n{size}.pt",
-        predictions="results/simulation/predictions/{variant}/n{size}.parquet",
+        model=results_file("simulation/models/{variant}/n{size}.pt"),
+        predictions=results_file("simulation/predictions/{variant}/n{size}.parquet"),
     log:
-        "logs/simulation/train/{variant}_n{size}.log",
+        log_file("simulation/train/{variant}_n{size}.log"),
     conda:
         "../../envs/deweight.yaml"
     threads: config["simulation"]["threads"]
@@ -20,21 +20,58 @@ rule train_simulation:
     params:
         model=model_params("simulation"),
         seed=config["seed"],
+        subsets=config["simulation"]["subsets"],
     message:
         "Training the {wildcards.variant} simulation model on {wildcards.size} rows"
     script:
         "../scripts/train_model.py"
 
 
+# Figs. 6-7 recipe against recipe: the same sweep trained with the other recipe, at the
+# sizes of simulation.recipe_comparison_sizes. The configured recipe's models are the main
+# sweep's (recipe_predictions in common.smk), so only the other recipe is trained here.
+
+
+rule train_simulation_recipe:
+    input:
+        train=simulation_training_set,
+        test=results_file("simulation/data/test.parquet"),
+    output:
+        model=results_file("simulation/recipes/{recipe}/models/{variant}/n{size}.pt"),
+        predictions=results_file(
+            "simulation/recipes/{recipe}/predictions/{variant}/n{size}.parquet"
+        ),
+    log:
+        log_file("simulation/train/{recipe}_recipe/{variant}_n{size}.log"),
+    wildcard_constraints:
+        recipe="fast|paper",
+    conda:
+        "../../envs/deweight.yaml"
+    threads: config["simulation"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        model=lambda wc: model_params("simulation") | {"recipe": wc.recipe},
+        seed=config["seed"],
+        subsets=config["simulation"]["subsets"],
+    message:
+        "Training the {wildcards.variant} simulation model on {wildcards.size} rows with the {wildcards.recipe} recipe"
+    script:
+        "../scripts/train_model.py"
+
+
 rule train_real:
     input:
-        train="results/{source}/catalogs/{task}.parquet",
-        test="results/{source}/catalogs/{task}.parquet",
+        train=results_file("{source}/catalogs/{task}.parquet"),
+        test=results_file("{source}/catalogs/{task}.parquet"),
     output:
-        model="results/{source}/models/{task}/{variant}/n{size}.pt",
-        predictions="results/{source}/predictions/{task}/{variant}/n{size}.parquet",
+        model=results_file("{source}/models/{task}/{variant}/n{size}.pt"),
+        predictions=results_file(
+            "{source}/predictions/{task}/{variant}/n{size}.parquet"
+        ),
     log:
-        "logs/{source}/train/{task}_{variant}_n{size}.log",
+        log_file("{source}/train/{task}_{variant}_n{size}.log"),
     conda:
         "../../envs/deweight.yaml"
     threads: config["realdata"]["threads"]

@@ -17,6 +17,8 @@ def main(smk):
         pcp_method=pcp["method"],
         tol=pcp["tol"],
         max_iter=pcp["max_iter"],
+        model_paths=dict(zip(smk.params.variants, smk.input.models, strict=True)),
+        n_test_large=smk.params.n_test_large,
     )
     write_csv_atomic(overshoot, smk.output.overshoot)
     write_csv_atomic(kl, smk.output.kl)

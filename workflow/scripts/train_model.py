@@ -15,6 +15,8 @@ def main(smk):
         model_params=dict(smk.params.model, device=smk.config["device"]),
         seed=smk.params.seed,
         threads=smk.threads,
+        # The real-data sweeps always stratify; the simulation's rule says how (config).
+        subsets=smk.params.get("subsets", "stratified"),
     )
 
 

@@ -1,0 +1,16 @@
+"""Figs. 6-7 recipe against recipe: the overshoot and KL tables of both training recipes."""
+
+import itertools
+
+from deweight.experiments import evaluate_recipe_comparison, run_logged, write_csv_atomic
+
+
+def main(smk):
+    keys = itertools.product(smk.params.recipes, smk.params.variants, smk.params.sizes)
+    paths = dict(zip(keys, smk.input.predictions, strict=True))
+    overshoot, kl = evaluate_recipe_comparison(paths, smk.input.test, seed=smk.params.seed)
+    write_csv_atomic(overshoot, smk.output.overshoot)
+    write_csv_atomic(kl, smk.output.kl)
+
+
+run_logged(main, snakemake)  # noqa: F821
