@@ -20,7 +20,9 @@ rule evaluate_simulation:
         overshoot=results_file("simulation/tables/overshoot.csv"),
         kl=results_file("simulation/tables/kl.csv"),
         pcp=table_report(
-            results_file("simulation/tables/pcp.csv"), "pcp_simulation", "1. Simulation"
+            results_file("simulation/tables/pcp.csv"),
+            "pcp_simulation",
+            "1. Simulation",
         ),
     log:
         log_file("simulation/evaluate.log"),
@@ -127,9 +129,13 @@ rule combine_real_tables:
             results_file("{{source}}/tables/bias_verdict_{task}.csv"), task=TASKS
         ),
     output:
-        pcp=table_report(results_file("{source}/tables/pcp.csv"), "pcp_real", "2. Real data"),
+        pcp=table_report(
+            results_file("{source}/tables/pcp.csv"), "pcp_real", "2. Real data"
+        ),
         verdict=table_report(
-            results_file("{source}/tables/bias_verdict.csv"), "bias_verdict", "2. Real data"
+            results_file("{source}/tables/bias_verdict.csv"),
+            "bias_verdict",
+            "2. Real data",
         ),
     log:
         log_file("{source}/combine_tables.log"),

@@ -28,7 +28,9 @@ rule prepare_task:
     output:
         catalog=results_file("{source}/catalogs/{task}.parquet"),
         cutflow=table_report(
-            results_file("{source}/tables/cutflow_{task}.csv"), "cutflow", "2. Real data"
+            results_file("{source}/tables/cutflow_{task}.csv"),
+            "cutflow",
+            "2. Real data",
         ),
     log:
         log_file("{source}/prepare_{task}.log"),
@@ -49,7 +51,9 @@ rule class_table:
             source=wc.source, task={"table3": "sga", "table4": "blazar"}[wc.table]
         ),
     output:
-        table_report(results_file("{source}/tables/{table}.csv"), "table3_4", "2. Real data"),
+        table_report(
+            results_file("{source}/tables/{table}.csv"), "table3_4", "2. Real data"
+        ),
     log:
         log_file("{source}/{table}.log"),
     wildcard_constraints:
