@@ -127,6 +127,8 @@ def test_sweep_priors_on_a_large_test_set_sit_beside_the_small_ones(simulated):
         root / "test.parquet",
         seed=3,
         pcp_method="newton",
+        tol=1e-8,
+        max_iter=1000,
         model_paths=model_paths,
         n_test_large=100_000,
     )
@@ -149,6 +151,8 @@ def test_sweep_priors_on_a_large_test_set_sit_beside_the_small_ones(simulated):
             root / "test.parquet",
             seed=3,
             pcp_method="newton",
+            tol=1e-8,
+            max_iter=1000,
             model_paths={"base": root / "pcp_n1000.pt"},
             n_test_large=1_000,
         )

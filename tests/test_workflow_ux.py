@@ -145,7 +145,7 @@ def test_the_report_shows_tables_with_captions_that_name_the_bundled_classes(sma
 
 def test_every_caption_the_rules_name_exists():
     text = "\n".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
-    names = set(re.findall(r'table_report\(\s*"[^"]+",\s*"([^"]+)"', text))
+    names = set(re.findall(r'table_report\(\s*(?:results_file\()?"[^"]+"\)?,\s*"([^"]+)"', text))
     names |= set(re.findall(r'caption="\.\./report/(\w+)\.rst"', text))
     assert {"table1", "table2", "table3_4", "pcp_simulation", "pcp_real", "bias_verdict"} <= names
     for name in names:
