@@ -725,3 +725,85 @@ def test_entry_point_in_subprocess(tmp_path, frame):
     )
     assert module.returncode == 1
     assert module.stderr.startswith("deweight: error:") and "Traceback" not in module.stderr
+
+
+# --- what the command imports ----------------------------------------------------------------------
+
+#: Modules that take most of a second each to import; the command loads them only when used.
+#: (numba imports the top-level ``scipy`` package, which is light, to check its version.)
+HEAVY_MODULES = (
+    "numpy",
+    "pandas",
+    "scipy.special",
+    "scipy.stats",
+    "numba",
+    "pyarrow",
+    "astropy",
+    "torch",
+    "tqdm",
+)
+
+
+def imported_heavy_modules(code: str) -> list[str]:
+    """Run ``code`` in a fresh interpreter; return the heavy modules it left imported."""
+    script = (
+        "import sys, json\n"
+        f"{code}\n"
+        f"print(json.dumps([m for m in {HEAVY_MODULES!r} if m in sys.modules]))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["pcp", "--help"],
+        ["pcp"],  # missing arguments: exit 2 with a usage line
+        ["pcp", "x.parquet", "--prob-cols", "a,b", "--flat", "--tol", "-1"],
+        ["frobnicate"],
+    ],
+)
+def test_help_and_malformed_command_lines_import_nothing_heavy(argv):
+    code = (
+        "import contextlib, io\n"
+        "from deweight.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+        f"    status = main({argv!r})\n"
+        "assert status in (0, 2), status\n"
+    )
+    assert imported_heavy_modules(code) == []
+
+
+def test_package_root_loads_its_names_on_first_use():
+    import deweight
+
+    assert sorted(deweight.__all__) == sorted(deweight._EXPORTS)
+    assert imported_heavy_modules("import deweight") == []
+    # Each public name still resolves, to the object of the module that defines it.
+    for name in deweight.__all__:
+        if name == "Classifier":
+            continue  # needs torch; deweight.model is tested in test_model.py
+        module = __import__(deweight._EXPORTS[name], fromlist=[name])
+        assert getattr(deweight, name) is getattr(module, name)
+    assert imported_heavy_modules("from deweight import replace_prior") == ["numpy"]
+    with pytest.raises(AttributeError, match="no_such_name"):
+        _ = deweight.no_such_name
+
+
+def test_pcp_on_parquet_imports_only_numpy_numba_and_pyarrow(tmp_path, frame):
+    path = tmp_path / "catalogue.parquet"
+    write_table_atomic(frame, path)
+    code = (
+        "import contextlib, io\n"
+        "from deweight.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    status = main(['pcp', {str(path)!r}, '--prob-cols', {','.join(CLASSES)!r}, "
+        "'--flat', '--no-progress'])\n"
+        "assert status == 0, status\n"
+    )
+    assert set(imported_heavy_modules(code)) == {"numpy", "numba", "pyarrow"}

@@ -31,10 +31,17 @@ import traceback
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+from deweight._formats import DEFAULT_CHUNK_ROWS, FORMATS
 
-from deweight import io
+# NumPy and deweight.io (Arrow) are imported by main() once the command line has parsed, so
+# that "deweight --help" and a malformed command line answer at once (tests/test_cli.py checks
+# what --help imports); each subcommand then imports only the statistics it uses.
+if TYPE_CHECKING:
+    import numpy as np
+
+    from deweight import io
 
 __all__ = ["main", "build_parser"]
 
@@ -349,7 +356,7 @@ def _run_pcp(args) -> int:
     catalog = _open(
         args,
         classes,
-        chunk_rows=args.chunk_rows or io.DEFAULT_CHUNK_ROWS,
+        chunk_rows=args.chunk_rows or DEFAULT_CHUNK_ROWS,
         validate=False,  # done by the solver during its first pass, at no extra cost
         reuse_buffer=True,
     )
@@ -474,7 +481,7 @@ def _class_indices(
 def _run_metrics(args) -> int:
     classes = args.prob_cols
     n_classes = len(classes)
-    catalog = _open(args, classes, chunk_rows=args.chunk_rows or io.DEFAULT_CHUNK_ROWS)
+    catalog = _open(args, classes, chunk_rows=args.chunk_rows or DEFAULT_CHUNK_ROWS)
     label_columns = [args.assigned_col] + ([args.true_col] if args.true_col else [])
     catalog.check_columns(label_columns)
     from deweight import metrics
@@ -634,7 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--format",
-        choices=io.FORMATS,
+        choices=FORMATS,
         default=None,
         help="format of CATALOG (default: from its file name)",
     )
@@ -643,7 +650,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=None,
         metavar="N",
-        help=f"rows read at a time (default {io.DEFAULT_CHUNK_ROWS:,}; "
+        help=f"rows read at a time (default {DEFAULT_CHUNK_ROWS:,}; "
         f"{CORRECT_CHUNK_ROWS:,} for correct)",
     )
     common.add_argument(
@@ -735,7 +742,7 @@ def build_parser() -> argparse.ArgumentParser:
     correct.add_argument("-o", "--output", required=True, metavar="OUT", help="output file")
     correct.add_argument(
         "--output-format",
-        choices=io.FORMATS,
+        choices=FORMATS,
         default=None,
         help="format of OUT (default: from its file name)",
     )
@@ -790,6 +797,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_request:
         return int(exit_request.code or 0)
     debug = args.debug
+    _import_numerics()
     caught: list[warnings.WarningMessage] = []
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -812,6 +820,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Warnings (e.g. a class no example supports) come after the output they qualify.
         for warning in caught:
             _report("warning", str(warning.message))
+
+
+def _import_numerics() -> None:
+    """Import NumPy and :mod:`deweight.io` into this module's namespace (see the top)."""
+    global np, io
+    import numpy as np
+
+    from deweight import io
 
 
 def _describe(error: BaseException) -> str:

@@ -9,6 +9,8 @@ own predictions on an unlabelled set (Eqs. 13-16).
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import math
 import time
 import warnings
@@ -26,10 +28,11 @@ from deweight._validation import (
 )
 from deweight.errors import ConvergenceWarning, DeweightWarning
 
-try:  # numba is a declared dependency, but the NumPy path keeps the library usable without it
-    import numba
-except ImportError:  # pragma: no cover - exercised only where numba is missing
-    numba = None
+# numba is a declared dependency, but the NumPy path keeps the library usable without it. It
+# is imported (and the kernels below compiled or loaded from their cache) on the first pass
+# that needs it, by :func:`_compiled_kernels`, not when this module is imported: prior
+# replacement and the command line's other subcommands never pay for it.
+numba = None
 
 __all__ = [
     "PCPResult",
@@ -519,22 +522,40 @@ def _three_class_pass_kernel(probs, ratio, validate, atol, block_rows):
     return partial, first_bad
 
 
-if numba is not None:
-    # fastmath stays off: reassociating the sums would make results depend on vectorisation.
-    # nogil lets other Python threads (progress bars, memory samplers, servers) run meanwhile.
-    # error_model="numpy": the one division (1 / s_m) is guarded by s_m > 0, so the Python
-    # error model's ZeroDivisionError check is dead code in the inner loop.
-    # cache=True: compiled once per machine (on disk, beside this file or in numba's per-user
-    # cache directory when that is not writable), then loaded in well under a second.
-    _kernel_options = {
-        "parallel": True,
-        "cache": True,
-        "fastmath": False,
-        "nogil": True,
-        "error_model": "numpy",
-    }
-    _generic_pass_kernel = numba.njit(**_kernel_options)(_generic_pass_kernel)
-    _three_class_pass_kernel = numba.njit(**_kernel_options)(_three_class_pass_kernel)
+_KERNELS: tuple | None = None
+
+
+@functools.cache
+def _numba_installed() -> bool:
+    return importlib.util.find_spec("numba") is not None
+
+
+def _compiled_kernels():
+    """The numba-compiled pass kernels ``(generic, three_class)``, made on first use."""
+    global _KERNELS, numba
+    if _KERNELS is None:
+        import numba as numba_module
+
+        numba = numba_module  # the kernels refer to numba.prange through this global
+        # fastmath stays off: reassociating the sums would make results depend on
+        # vectorisation. nogil lets other Python threads (progress bars, memory samplers,
+        # servers) run meanwhile. error_model="numpy": the one division (1 / s_m) is guarded
+        # by s_m > 0, so the Python error model's ZeroDivisionError check is dead code.
+        # cache=True: compiled once per machine (on disk, beside this file, or in numba's
+        # per-user cache directory when that is not writable), then loaded in well under a
+        # second by every later process.
+        options = {
+            "parallel": True,
+            "cache": True,
+            "fastmath": False,
+            "nogil": True,
+            "error_model": "numpy",
+        }
+        _KERNELS = (
+            numba.njit(**options)(_generic_pass_kernel),
+            numba.njit(**options)(_three_class_pass_kernel),
+        )
+    return _KERNELS
 
 
 def _unpack_partial_sums(partial: np.ndarray, n_classes: int):
@@ -549,7 +570,8 @@ def _unpack_partial_sums(partial: np.ndarray, n_classes: int):
 
 
 def _statistics_numba(chunk: np.ndarray, ratio: np.ndarray, validate: bool, atol: float):
-    kernel = _three_class_pass_kernel if chunk.shape[1] == 3 else _generic_pass_kernel
+    generic, three_class = _compiled_kernels()
+    kernel = three_class if chunk.shape[1] == 3 else generic
     partial, first_bad = kernel(chunk, ratio, validate, atol, _KERNEL_BLOCK_ROWS)
     bad_rows = first_bad[first_bad >= 0]
     first = int(bad_rows.min()) if bad_rows.size else -1
@@ -1105,8 +1127,8 @@ def _resolve_engine(engine: str) -> str:
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     if engine == "auto":
-        return "numba" if numba is not None else "numpy"
-    if engine == "numba" and numba is None:
+        return "numba" if _numba_installed() else "numpy"
+    if engine == "numba" and not _numba_installed():
         raise ValueError("engine='numba' was requested but numba is not installed")
     return engine
 
