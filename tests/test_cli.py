@@ -653,7 +653,9 @@ def test_unknown_class_name_in_labels(capsys, tmp_path, frame):
         "500",
         "--no-progress",
     )
-    assert_one_line_error(status, err, "'assigned_name' row 1717", "'p_agn'", "p_galaxy")
+    assert_one_line_error(
+        status, err, "column 'assigned_name': row 1717 (rows count from 0", "'p_agn'", "p_galaxy"
+    )
     bad.loc[1717, "assigned_name"] = "p_qso"
     bad.loc[42, "true"] = 3
     write_table_atomic(bad, path)
@@ -668,7 +670,7 @@ def test_unknown_class_name_in_labels(capsys, tmp_path, frame):
         "true",
         "--no-progress",
     )
-    assert_one_line_error(status, err, "'true' row 42", "3")
+    assert_one_line_error(status, err, "column 'true': row 42 (rows count from 0", "3")
 
 
 def test_usage_errors_exit_2(capsys, parquet):
@@ -717,7 +719,7 @@ def test_entry_point_in_subprocess(tmp_path, frame):
         result["prior"], reference_pcp(probabilities(frame), MODEL_PRIOR), atol=1e-7
     )
     module = subprocess.run(
-        [sys.executable, "-m", "deweight", "pcp", str(path), "--prob-cols", "x", "--flat"],
+        [sys.executable, "-m", "deweight", "pcp", str(path), "--prob-cols", "x,y", "--flat"],
         capture_output=True,
         text=True,
         timeout=120,
