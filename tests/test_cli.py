@@ -575,6 +575,14 @@ def test_bad_probability_names_global_row(capsys, tmp_path, frame, ending, value
         capsys, "pcp", path, *prob_cols(), "--flat", "--chunk-rows", "100", "--no-progress"
     )
     assert_one_line_error(status, err, "row 1234", reason)
+    # The file, the columns and how rows are counted, not the library's name "probs".
+    assert_one_line_error(status, err, str(path), ", ".join(CLASSES), "rows count from 0")
+    assert "probs" not in err
+    # The same words from the commands that validate through deweight.io.
+    status, _, err = run(
+        capsys, "metrics", path, *prob_cols(), "--assigned-col", "assigned", "--no-progress"
+    )
+    assert_one_line_error(status, err, str(path), "row 1234 (rows count from 0", reason)
 
 
 @pytest.mark.parametrize(
@@ -809,3 +817,154 @@ def test_pcp_on_parquet_imports_only_numpy_numba_and_pyarrow(tmp_path, frame):
         "assert status == 0, status\n"
     )
     assert set(imported_heavy_modules(code)) == {"numpy", "numba", "pyarrow"}
+
+
+# --- what a new user hits: empty, one-class and degenerate input; outputs that cannot be written ---
+
+
+@pytest.mark.parametrize("ending", ["parquet", "csv"])
+def test_zero_rows_are_refused_by_every_command(capsys, tmp_path, frame, ending):
+    path = tmp_path / f"empty.{ending}"
+    write_table_atomic(frame.iloc[:0], path)
+    status, out, err = run(capsys, "pcp", path, *prob_cols(), "--flat", "--no-progress")
+    assert_one_line_error(status, err, str(path), "has no rows", ", ".join(CLASSES))
+    assert "probs" not in err and out == ""
+    output = tmp_path / f"out.{ending}"
+    status, out, err = run(
+        capsys, "correct", path, *prob_cols(), "--old-prior", "flat", "--new-prior", "flat",
+        "-o", output, "--no-progress",
+    )  # fmt: skip
+    assert_one_line_error(status, err, str(path), "has no rows", f"not writing {output}")
+    assert not output.exists() and leftovers(tmp_path) == []
+    status, out, err = run(
+        capsys, "metrics", path, *prob_cols(), "--assigned-col", "assigned", "--no-progress"
+    )
+    assert_one_line_error(status, err, str(path), "has no rows")
+    assert "nan" not in out
+
+
+@pytest.mark.parametrize("command", ["pcp", "correct", "metrics"])
+def test_one_class_is_refused_at_once(capsys, parquet, tmp_path, command):
+    extra = {
+        "pcp": ["--flat"],
+        "correct": ["--old-prior", "flat", "--new-prior", "flat", "-o", tmp_path / "o.parquet"],
+        "metrics": ["--assigned-col", "assigned"],
+    }[command]
+    status, out, err = run(capsys, command, parquet, "--prob-cols", "p_galaxy", *extra)
+    assert status == 2 and out == ""
+    assert "--prob-cols" in err and "one class column" in err and "at least two" in err
+    status, _, err = run(capsys, command, parquet, "--prob-cols", "p_star,p_star", *extra)
+    assert status == 2 and "p_star named twice" in err
+
+
+def test_metrics_warns_by_name_about_a_class_without_examples(capsys, tmp_path, frame):
+    # The quasar class gets probability 0 everywhere and is never assigned nor true: all its
+    # metrics are 0/0. The other two classes keep their (renormalised) probabilities.
+    degenerate = frame.copy()
+    probs = probabilities(frame).copy()
+    probs[:, 2] = 0.0
+    probs /= probs.sum(axis=1, keepdims=True)
+    degenerate[CLASSES] = probs
+    degenerate["assigned"] = probs.argmax(axis=1)
+    degenerate["true"] = np.where(frame["true"] == 2, 0, frame["true"])
+    path = tmp_path / "no_qso.parquet"
+    write_table_atomic(degenerate, path)
+    status, out, err = run(
+        capsys, "metrics", path, *prob_cols(), "--assigned-col", "assigned", "--true-col",
+        "true", "--no-progress",
+    )  # fmt: skip
+    assert status == 0
+    warnings_ = [line for line in err.splitlines() if line.startswith("deweight: warning:")]
+    assert len(warnings_) == 1, err
+    warning = warnings_[0]
+    assert "'p_qso'" in warning and "undefined (nan)" in warning
+    assert "probability is 0 in every row" in warning
+    assert "no row is assigned to it in column 'assigned'" in warning
+    assert "no row has it as the true class in column 'true'" in warning
+    # The classes with examples have defined metrics and get no warning.
+    assert "p_galaxy" not in warning and "p_star" not in warning
+    galaxy_rows = [line for line in out.splitlines() if line.startswith("p_galaxy")]
+    assert len(galaxy_rows) == 3 and not any("nan" in line for line in galaxy_rows)
+
+
+def test_solver_warnings_name_the_class_columns(capsys, tmp_path, frame):
+    # No row gives the quasar class any probability: its prior is exactly 0 (a warning).
+    degenerate = frame.copy()
+    probs = probabilities(frame).copy()
+    probs[:, 2] = 0.0
+    probs /= probs.sum(axis=1, keepdims=True)
+    degenerate[CLASSES] = probs
+    path = tmp_path / "no_qso.parquet"
+    write_table_atomic(degenerate, path)
+    status, _, err = run(capsys, "pcp", path, *prob_cols(), "--flat", "--no-progress")
+    assert status == 0
+    warnings_ = [line for line in err.splitlines() if line.startswith("deweight: warning:")]
+    assert warnings_ and all("[2]" not in line for line in warnings_)
+    assert any("class p_qso" in line for line in warnings_), err
+
+
+def test_output_into_a_missing_directory_is_refused(capsys, parquet, tmp_path):
+    output = tmp_path / "not" / "there" / "out.parquet"
+    status, out, err = run(
+        capsys, "correct", parquet, *prob_cols(), "--old-prior", "flat", "--new-prior", "flat",
+        "-o", output, "--no-progress",
+    )  # fmt: skip
+    assert_one_line_error(status, err, f"directory {output.parent} does not exist")
+    assert not (tmp_path / "not").exists()
+    # A file where the directory should be, and a directory where the file should be.
+    status, _, err = run(
+        capsys, "correct", parquet, *prob_cols(), "--old-prior", "flat", "--new-prior", "flat",
+        "-o", parquet / "out.parquet", "--no-progress",
+    )  # fmt: skip
+    assert_one_line_error(status, err, f"{parquet} is not a directory")
+    status, _, err = run(
+        capsys, "correct", parquet, *prob_cols(), "--old-prior", "flat", "--new-prior", "flat",
+        "-o", tmp_path, "--no-progress",
+    )  # fmt: skip
+    assert_one_line_error(status, err, f"cannot write {tmp_path}: it is a directory")
+
+
+def test_unwritable_output_names_the_output_not_the_temporary_file(
+    capsys, parquet, tmp_path, monkeypatch
+):
+    import tempfile
+
+    output = tmp_path / "out.parquet"
+
+    def refuse(prefix="", suffix="", dir=None, **_):
+        # What the operating system reports for a directory the user may not write to; the
+        # test runs as any user, so the refusal is simulated where the temporary file is made.
+        raise PermissionError(13, "Permission denied", os.path.join(dir, f"{prefix}x{suffix}"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    status, _, err = run(
+        capsys, "correct", parquet, *prob_cols(), "--old-prior", "flat", "--new-prior", "flat",
+        "-o", output, "--no-progress",
+    )  # fmt: skip
+    assert_one_line_error(status, err, f"cannot write {output}", "Permission denied")
+    assert ".out.parquet." not in err
+    assert not output.exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write to any directory")
+def test_read_only_directory_is_refused_before_any_work(capsys, parquet, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        status, _, err = run(
+            capsys, "correct", parquet, *prob_cols(), "--old-prior", "flat", "--new-prior",
+            "flat", "-o", locked / "out.parquet", "--no-progress",
+        )  # fmt: skip
+    finally:
+        locked.chmod(0o755)
+    assert_one_line_error(status, err, str(locked / "out.parquet"), "no permission")
+
+
+@pytest.mark.parametrize("command", ["pcp", "metrics"])
+def test_a_directory_given_as_input_says_so(capsys, tmp_path, command):
+    directory = tmp_path / "catalogue.parquet"
+    directory.mkdir()
+    extra = ["--flat"] if command == "pcp" else ["--assigned-col", "assigned"]
+    status, _, err = run(capsys, command, directory, *prob_cols(), *extra)
+    assert_one_line_error(status, err, str(directory), "is a directory")
