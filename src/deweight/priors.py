@@ -306,6 +306,13 @@ _FACTOR_HIGH = 1e100
 _BOUNDARY_SHRINK = 0.1
 # Armijo sufficient-increase constant of the Newton line search.
 _ARMIJO = 1e-4
+# Newton stops one pass early when quadratic convergence is evident (a step at most this
+# fraction of the previous one) and predicts a next change below this fraction of tol.
+_QUADRATIC_CONTRACTION = 0.1
+_PREDICTED_TOL_FRACTION = 0.1
+# ... and only for a last step of at most this many tol: the covariance and log-likelihood are
+# those of the iterate before it, which must stay close to the answer.
+_EARLY_STOP_STEPS = 100.0
 # Step halvings tried before a Newton iteration falls back to a (monotone) EM step.
 _MAX_HALVINGS = 30
 # Relative eigenvalue below which a direction of the Hessian counts as not identified.
@@ -332,7 +339,8 @@ class PCPResult:
         Number of updates of the prior made by the solver.
     converged : bool
         Whether the mean absolute change of the prior in the last iteration fell below
-        ``tol``. False means the result is not a solution (a :class:`ConvergenceWarning` was
+        ``tol`` (for "newton", alternatively: quadratic convergence predicted the next change
+        below ``tol / 10`` after a last step of at most ``100 * tol``). False means the result is not a solution (a :class:`ConvergenceWarning` was
         also issued).
     log_likelihood : float
         Log-likelihood of the data under ``prior`` (Eq. 15 with the sign flipped and without
@@ -1020,11 +1028,22 @@ def _solve_newton(prior, statistics, evaluate, tol, max_iter) -> _SolverState:
     which never lowers the likelihood, is taken instead. The log-likelihood is concave in the
     prior (Eq. 16 is positive semi-definite), so close to the optimum full steps are accepted
     and convergence is quadratic.
+
+    Quadratic convergence also ends the iteration one pass early: once two successive full
+    Newton steps, on the same set of classes held at 0, have shrunk from ``c'`` to
+    ``c <= _QUADRATIC_CONTRACTION * c'``, the next change is predicted as ``c**3 / c'**2``
+    (``c = K c'**2`` gives ``K``, and the next is ``K c**2``). When that prediction is below
+    ``_PREDICTED_TOL_FRACTION * tol`` (and the step itself at most ``_EARLY_STOP_STEPS * tol``)
+    the last step is applied without another pass, as a step below ``tol`` would be: the prior
+    returned is then within about that prediction of the solution, well inside ``tol``.
     """
     model_prior = evaluate.model_prior
     free = evaluate.supported
     change = math.inf
     previously_blocked = np.zeros(int(free.sum()), dtype=bool)
+    # Mean absolute change of the last step if it was a full Newton step on an unchanged set
+    # of classes held at 0 (so the next step can be predicted from it), else inf.
+    last_full_step = math.inf
     for iteration in range(1, max_iter + 1):
         n_rows = statistics.n_rows
         gradient, hessian = _log_likelihood_derivatives(statistics, model_prior)
@@ -1034,6 +1053,12 @@ def _solve_newton(prior, statistics, evaluate, tol, max_iter) -> _SolverState:
         step_free, blocked = _newton_direction(
             prior[free], gradient_free, hessian_free, previously_blocked
         )
+        # The same classes held at 0 as before, and none of them moving: a plain Newton step.
+        same_face = (
+            step_free is not None
+            and np.array_equal(blocked, previously_blocked)
+            and not np.any(step_free[blocked])
+        )
         previously_blocked = blocked
         step = np.zeros_like(prior)
         if step_free is not None:
@@ -1041,6 +1066,15 @@ def _solve_newton(prior, statistics, evaluate, tol, max_iter) -> _SolverState:
             change = _mean_absolute_change(prior + step, prior)
             if change < tol:
                 return _SolverState(prior + step, prior, statistics, iteration, True, change)
+            if (
+                same_face
+                and math.isfinite(last_full_step)
+                and change <= _QUADRATIC_CONTRACTION * last_full_step
+                and change <= _EARLY_STOP_STEPS * tol
+            ):
+                predicted_next = change**3 / last_full_step**2
+                if predicted_next < _PREDICTED_TOL_FRACTION * tol:
+                    return _SolverState(prior + step, prior, statistics, iteration, True, change)
             # The steps sum to zero, so removing the gradient's mean (~1 near the optimum)
             # changes nothing but the rounding error of the predicted rise.
             slope = n_rows * float((gradient_free - gradient_free.mean()) @ step_free)
@@ -1051,6 +1085,7 @@ def _solve_newton(prior, statistics, evaluate, tol, max_iter) -> _SolverState:
             if change < tol:
                 return _SolverState(prior + step, prior, statistics, iteration, True, change)
         accepted = None
+        full_step = False
         if uphill:
             noise = _likelihood_noise(statistics)
             fraction = 1.0
@@ -1061,12 +1096,14 @@ def _solve_newton(prior, statistics, evaluate, tol, max_iter) -> _SolverState:
                 rise = trial_statistics.log_likelihood - statistics.log_likelihood
                 if rise >= _ARMIJO * fraction * slope - noise:
                     accepted = trial, trial_statistics
+                    full_step = fraction == 1.0
                     break
                 fraction /= 2.0
         if accepted is None:
             trial = _em_update(prior, statistics.gradient_sums, model_prior, n_rows)
             accepted = trial, evaluate(trial)
         change = _mean_absolute_change(accepted[0], prior)
+        last_full_step = change if full_step and same_face else math.inf
         prior, statistics = accepted
     return _SolverState(prior, prior, statistics, max_iter, False, change)
 
@@ -1174,7 +1211,9 @@ def prediction_consistent_prior(
         Convergence threshold on the mean absolute change of the prior between iterations,
         as in the paper. The last step, once smaller than ``tol``, is applied without another
         pass; ``log_likelihood`` is then extrapolated to it to second order and the covariance
-        is the one of the previous iterate (both differences are below rounding).
+        is the one of the previous iterate (both differences are below rounding). Newton also
+        stops, one pass early, when its last two steps show quadratic convergence and predict a
+        next change below ``tol / 10`` (see :func:`_solve_newton`).
     max_iter : int, default 1000
         Largest number of iterations (prior updates; SQUAREM cycles for "squarem").
     start : array_like of shape (C,), optional
