@@ -831,8 +831,9 @@ def _newton_direction(
     ``[[H, 1], [1^T, 0]] [d, mu] = [g, 0]`` (least squares, so a singular ``H`` gives the
     minimum-norm step). A class the full step would push through zero is "blocked": its step
     is fixed and the others are re-solved given that: the class is shrunk by
-    ``_BOUNDARY_SHRINK``. A class blocked again in the next iteration (``may_zero``) is taken
-    to exactly 0 instead, provided that is the maximum of the quadratic model on the simplex
+    ``_BOUNDARY_SHRINK``. A class blocked again in the next iteration (``may_zero``), by a step
+    that overshoots 0 by at least the class's own prior, is taken to exactly 0 instead,
+    provided that is the maximum of the quadratic model on the simplex
     (the model's Karush-Kuhn-Tucker condition: its slope towards that class, ``g_k - (H d)_k``,
     is at most the multiplier ``mu``). A class whose maximum-likelihood prior is on the boundary
     then reaches it after two steps instead of approaching it geometrically, while a class
@@ -879,7 +880,9 @@ def _newton_direction(
         newly_blocked = free & ~(prior + step > 0)
         if newly_blocked.any():
             blocked |= newly_blocked
-            to_zero |= newly_blocked & may_zero
+            # Only a class the step overshoots by at least its own prior goes to exactly 0:
+            # one the model wants only slightly below 0 may well have a small positive optimum.
+            to_zero |= newly_blocked & may_zero & (prior + step <= -prior)
             if blocked.all():  # only possible through rounding; the caller takes an EM step
                 return None, blocked
             continue
