@@ -968,3 +968,20 @@ def test_a_directory_given_as_input_says_so(capsys, tmp_path, command):
     extra = ["--flat"] if command == "pcp" else ["--assigned-col", "assigned"]
     status, _, err = run(capsys, command, directory, *prob_cols(), *extra)
     assert_one_line_error(status, err, str(directory), "is a directory")
+
+
+def test_correct_names_the_global_row_no_new_prior_can_explain(capsys, tmp_path, frame):
+    # Row 1234 puts all its probability on the quasar class, to which the new prior gives 0.
+    bad = frame.copy()
+    bad.loc[1234, CLASSES] = [0.0, 0.0, 1.0]
+    path = tmp_path / "catalogue.parquet"
+    write_table_atomic(bad, path)
+    output = tmp_path / "out.parquet"
+    status, _, err = run(
+        capsys, "correct", path, *prob_cols(), "--old-prior", "flat", "--new-prior",
+        "0.5,0.5,0", "-o", output, "--chunk-rows", "100", "--no-progress",
+    )  # fmt: skip
+    assert_one_line_error(
+        status, err, str(path), "row 1234 (rows count from 0", "new prior is zero"
+    )
+    assert "probs" not in err and not output.exists()

@@ -462,8 +462,23 @@ def _run_correct(args) -> int:
     else:
         new_prior = _checked_prior(args.new_prior, n_classes, "--new-prior", allow_zero=True)
 
+    rows_done = 0
+
     def corrected(values: np.ndarray) -> np.ndarray:
-        return replace_prior(values, old_prior, new_prior)
+        # Blocks arrive in order; replace_prior counts rows within its block, so shift its
+        # row numbers to the file's.
+        nonlocal rows_done
+        try:
+            result = replace_prior(values, old_prior, new_prior)
+        except ValueError as error:
+            shifted = re.sub(
+                r"^probs row (\d+)",
+                lambda match: f"probs row {rows_done + int(match[1])}",
+                str(error),
+            )
+            raise ValueError(shifted) from error
+        rows_done += values.shape[0]
+        return result
 
     progress = _Progress(not args.no_progress)
     progress.start(f"writing {output.name}", catalog.n_rows)
