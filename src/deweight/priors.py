@@ -292,8 +292,8 @@ ENGINES = ("auto", "numba", "numpy")
 _KERNEL_BLOCK_ROWS = 16_384
 # The kernels sum log s_m as the logarithm of a running product of the s_m, taken only when
 # the product leaves [_PRODUCT_LOW, _PRODUCT_HIGH] (and once at the end of a block): a
-# logarithm per row would dominate the cost of a pass. For s_m of order one that is about one
-# logarithm per block. The bounds leave room for any s_m in [_FACTOR_LOW, _FACTOR_HIGH] to be
+# logarithm per row would dominate the cost of a pass. For s_m of order one the product stays
+# in range for hundreds of rows or more. The bounds leave room for any s_m in [_FACTOR_LOW, _FACTOR_HIGH] to be
 # multiplied in without overflow or underflow; an s_m outside (tiny, huge, 0 for a row the
 # prior cannot explain, which gives -inf) has its own logarithm taken. The product's relative rounding error grows like sqrt(rows multiplied) * 2**-53, far below the
 # noise the line searches allow for (see :func:`_likelihood_noise`).
