@@ -575,6 +575,14 @@ def test_bad_probability_names_global_row(capsys, tmp_path, frame, ending, value
         capsys, "pcp", path, *prob_cols(), "--flat", "--chunk-rows", "100", "--no-progress"
     )
     assert_one_line_error(status, err, "row 1234", reason)
+    # The file, the columns and how rows are counted, not the library's name "probs".
+    assert_one_line_error(status, err, str(path), ", ".join(CLASSES), "rows count from 0")
+    assert "probs" not in err
+    # The same words from the commands that validate through deweight.io.
+    status, _, err = run(
+        capsys, "metrics", path, *prob_cols(), "--assigned-col", "assigned", "--no-progress"
+    )
+    assert_one_line_error(status, err, str(path), "row 1234 (rows count from 0", reason)
 
 
 @pytest.mark.parametrize(
@@ -653,7 +661,9 @@ def test_unknown_class_name_in_labels(capsys, tmp_path, frame):
         "500",
         "--no-progress",
     )
-    assert_one_line_error(status, err, "'assigned_name' row 1717", "'p_agn'", "p_galaxy")
+    assert_one_line_error(
+        status, err, "column 'assigned_name': row 1717 (rows count from 0", "'p_agn'", "p_galaxy"
+    )
     bad.loc[1717, "assigned_name"] = "p_qso"
     bad.loc[42, "true"] = 3
     write_table_atomic(bad, path)
@@ -668,7 +678,7 @@ def test_unknown_class_name_in_labels(capsys, tmp_path, frame):
         "true",
         "--no-progress",
     )
-    assert_one_line_error(status, err, "'true' row 42", "3")
+    assert_one_line_error(status, err, "column 'true': row 42 (rows count from 0", "3")
 
 
 def test_usage_errors_exit_2(capsys, parquet):
@@ -717,7 +727,7 @@ def test_entry_point_in_subprocess(tmp_path, frame):
         result["prior"], reference_pcp(probabilities(frame), MODEL_PRIOR), atol=1e-7
     )
     module = subprocess.run(
-        [sys.executable, "-m", "deweight", "pcp", str(path), "--prob-cols", "x", "--flat"],
+        [sys.executable, "-m", "deweight", "pcp", str(path), "--prob-cols", "x,y", "--flat"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -725,3 +735,253 @@ def test_entry_point_in_subprocess(tmp_path, frame):
     )
     assert module.returncode == 1
     assert module.stderr.startswith("deweight: error:") and "Traceback" not in module.stderr
+
+
+# --- what the command imports ----------------------------------------------------------------------
+
+#: Modules that take most of a second each to import; the command loads them only when used.
+#: (numba imports the top-level ``scipy`` package, which is light, to check its version.)
+HEAVY_MODULES = (
+    "numpy",
+    "pandas",
+    "scipy.special",
+    "scipy.stats",
+    "numba",
+    "pyarrow",
+    "astropy",
+    "torch",
+    "tqdm",
+)
+
+
+def imported_heavy_modules(code: str) -> list[str]:
+    """Run ``code`` in a fresh interpreter; return the heavy modules it left imported."""
+    script = (
+        "import sys, json\n"
+        f"{code}\n"
+        f"print(json.dumps([m for m in {HEAVY_MODULES!r} if m in sys.modules]))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["pcp", "--help"],
+        ["pcp"],  # missing arguments: exit 2 with a usage line
+        ["pcp", "x.parquet", "--prob-cols", "a,b", "--flat", "--tol", "-1"],
+        ["frobnicate"],
+    ],
+)
+def test_help_and_malformed_command_lines_import_nothing_heavy(argv):
+    code = (
+        "import contextlib, io\n"
+        "from deweight.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+        f"    status = main({argv!r})\n"
+        "assert status in (0, 2), status\n"
+    )
+    assert imported_heavy_modules(code) == []
+
+
+def test_package_root_loads_its_names_on_first_use():
+    import deweight
+
+    assert sorted(deweight.__all__) == sorted(deweight._EXPORTS)
+    assert imported_heavy_modules("import deweight") == []
+    # Each public name still resolves, to the object of the module that defines it.
+    for name in deweight.__all__:
+        if name == "Classifier":
+            continue  # needs torch; deweight.model is tested in test_model.py
+        module = __import__(deweight._EXPORTS[name], fromlist=[name])
+        assert getattr(deweight, name) is getattr(module, name)
+    assert imported_heavy_modules("from deweight import replace_prior") == ["numpy"]
+    with pytest.raises(AttributeError, match="no_such_name"):
+        _ = deweight.no_such_name
+
+
+def test_pcp_on_parquet_imports_only_numpy_numba_and_pyarrow(tmp_path, frame):
+    path = tmp_path / "catalogue.parquet"
+    write_table_atomic(frame, path)
+    code = (
+        "import contextlib, io\n"
+        "from deweight.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    status = main(['pcp', {str(path)!r}, '--prob-cols', {','.join(CLASSES)!r}, "
+        "'--flat', '--no-progress'])\n"
+        "assert status == 0, status\n"
+    )
+    assert set(imported_heavy_modules(code)) == {"numpy", "numba", "pyarrow"}
+
+
+# --- what a new user hits: empty, one-class and degenerate input; outputs that cannot be written ---
+
+
+@pytest.mark.parametrize("ending", ["parquet", "csv"])
+def test_zero_rows_are_refused_by_every_command(capsys, tmp_path, frame, ending):
+    path = tmp_path / f"empty.{ending}"
+    write_table_atomic(frame.iloc[:0], path)
+    status, out, err = run(capsys, "pcp", path, *prob_cols(), "--flat", "--no-progress")
+    assert_one_line_error(status, err, str(path), "has no rows", ", ".join(CLASSES))
+    assert "probs" not in err and out == ""
+    output = tmp_path / f"out.{ending}"
+    status, out, err = run(
+        capsys, "correct", path, *prob_cols(), "--old-prior", "flat", "--new-prior", "flat",
+        "-o", output, "--no-progress",
+    )  # fmt: skip
+    assert_one_line_error(status, err, str(path), "has no rows", f"not writing {output}")
+    assert not output.exists() and leftovers(tmp_path) == []
+    status, out, err = run(
+        capsys, "metrics", path, *prob_cols(), "--assigned-col", "assigned", "--no-progress"
+    )
+    assert_one_line_error(status, err, str(path), "has no rows")
+    assert "nan" not in out
+
+
+@pytest.mark.parametrize("command", ["pcp", "correct", "metrics"])
+def test_one_class_is_refused_at_once(capsys, parquet, tmp_path, command):
+    extra = {
+        "pcp": ["--flat"],
+        "correct": ["--old-prior", "flat", "--new-prior", "flat", "-o", tmp_path / "o.parquet"],
+        "metrics": ["--assigned-col", "assigned"],
+    }[command]
+    status, out, err = run(capsys, command, parquet, "--prob-cols", "p_galaxy", *extra)
+    assert status == 2 and out == ""
+    assert "--prob-cols" in err and "one class column" in err and "at least two" in err
+    status, _, err = run(capsys, command, parquet, "--prob-cols", "p_star,p_star", *extra)
+    assert status == 2 and "p_star named twice" in err
+
+
+def test_metrics_warns_by_name_about_a_class_without_examples(capsys, tmp_path, frame):
+    # The quasar class gets probability 0 everywhere and is never assigned nor true: all its
+    # metrics are 0/0. The other two classes keep their (renormalised) probabilities.
+    degenerate = frame.copy()
+    probs = probabilities(frame).copy()
+    probs[:, 2] = 0.0
+    probs /= probs.sum(axis=1, keepdims=True)
+    degenerate[CLASSES] = probs
+    degenerate["assigned"] = probs.argmax(axis=1)
+    degenerate["true"] = np.where(frame["true"] == 2, 0, frame["true"])
+    path = tmp_path / "no_qso.parquet"
+    write_table_atomic(degenerate, path)
+    status, out, err = run(
+        capsys, "metrics", path, *prob_cols(), "--assigned-col", "assigned", "--true-col",
+        "true", "--no-progress",
+    )  # fmt: skip
+    assert status == 0
+    warnings_ = [line for line in err.splitlines() if line.startswith("deweight: warning:")]
+    assert len(warnings_) == 1, err
+    warning = warnings_[0]
+    assert "'p_qso'" in warning and "undefined (nan)" in warning
+    assert "probability is 0 in every row" in warning
+    assert "no row is assigned to it in column 'assigned'" in warning
+    assert "no row has it as the true class in column 'true'" in warning
+    # The classes with examples have defined metrics and get no warning.
+    assert "p_galaxy" not in warning and "p_star" not in warning
+    galaxy_rows = [line for line in out.splitlines() if line.startswith("p_galaxy")]
+    assert len(galaxy_rows) == 3 and not any("nan" in line for line in galaxy_rows)
+
+
+def test_solver_warnings_name_the_class_columns(capsys, tmp_path, frame):
+    # No row gives the quasar class any probability: its prior is exactly 0 (a warning).
+    degenerate = frame.copy()
+    probs = probabilities(frame).copy()
+    probs[:, 2] = 0.0
+    probs /= probs.sum(axis=1, keepdims=True)
+    degenerate[CLASSES] = probs
+    path = tmp_path / "no_qso.parquet"
+    write_table_atomic(degenerate, path)
+    status, _, err = run(capsys, "pcp", path, *prob_cols(), "--flat", "--no-progress")
+    assert status == 0
+    warnings_ = [line for line in err.splitlines() if line.startswith("deweight: warning:")]
+    assert warnings_ and all("[2]" not in line for line in warnings_)
+    assert any("class p_qso" in line for line in warnings_), err
+
+
+def test_output_into_a_missing_directory_is_refused(capsys, parquet, tmp_path):
+    output = tmp_path / "not" / "there" / "out.parquet"
+    status, out, err = run(
+        capsys, "correct", parquet, *prob_cols(), "--old-prior", "flat", "--new-prior", "flat",
+        "-o", output, "--no-progress",
+    )  # fmt: skip
+    assert_one_line_error(status, err, f"directory {output.parent} does not exist")
+    assert not (tmp_path / "not").exists()
+    # A file where the directory should be, and a directory where the file should be.
+    status, _, err = run(
+        capsys, "correct", parquet, *prob_cols(), "--old-prior", "flat", "--new-prior", "flat",
+        "-o", parquet / "out.parquet", "--no-progress",
+    )  # fmt: skip
+    assert_one_line_error(status, err, f"{parquet} is not a directory")
+    status, _, err = run(
+        capsys, "correct", parquet, *prob_cols(), "--old-prior", "flat", "--new-prior", "flat",
+        "-o", tmp_path, "--no-progress",
+    )  # fmt: skip
+    assert_one_line_error(status, err, f"cannot write {tmp_path}: it is a directory")
+
+
+def test_unwritable_output_names_the_output_not_the_temporary_file(
+    capsys, parquet, tmp_path, monkeypatch
+):
+    import tempfile
+
+    output = tmp_path / "out.parquet"
+
+    def refuse(prefix="", suffix="", dir=None, **_):
+        # What the operating system reports for a directory the user may not write to; the
+        # test runs as any user, so the refusal is simulated where the temporary file is made.
+        raise PermissionError(13, "Permission denied", os.path.join(dir, f"{prefix}x{suffix}"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    status, _, err = run(
+        capsys, "correct", parquet, *prob_cols(), "--old-prior", "flat", "--new-prior", "flat",
+        "-o", output, "--no-progress",
+    )  # fmt: skip
+    assert_one_line_error(status, err, f"cannot write {output}", "Permission denied")
+    assert ".out.parquet." not in err
+    assert not output.exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write to any directory")
+def test_read_only_directory_is_refused_before_any_work(capsys, parquet, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        status, _, err = run(
+            capsys, "correct", parquet, *prob_cols(), "--old-prior", "flat", "--new-prior",
+            "flat", "-o", locked / "out.parquet", "--no-progress",
+        )  # fmt: skip
+    finally:
+        locked.chmod(0o755)
+    assert_one_line_error(status, err, str(locked / "out.parquet"), "no permission")
+
+
+@pytest.mark.parametrize("command", ["pcp", "metrics"])
+def test_a_directory_given_as_input_says_so(capsys, tmp_path, command):
+    directory = tmp_path / "catalogue.parquet"
+    directory.mkdir()
+    extra = ["--flat"] if command == "pcp" else ["--assigned-col", "assigned"]
+    status, _, err = run(capsys, command, directory, *prob_cols(), *extra)
+    assert_one_line_error(status, err, str(directory), "is a directory")
+
+
+def test_correct_names_the_global_row_no_new_prior_can_explain(capsys, tmp_path, frame):
+    # Row 1234 puts all its probability on the quasar class, to which the new prior gives 0.
+    bad = frame.copy()
+    bad.loc[1234, CLASSES] = [0.0, 0.0, 1.0]
+    path = tmp_path / "catalogue.parquet"
+    write_table_atomic(bad, path)
+    output = tmp_path / "out.parquet"
+    status, _, err = run(
+        capsys, "correct", path, *prob_cols(), "--old-prior", "flat", "--new-prior",
+        "0.5,0.5,0", "-o", output, "--chunk-rows", "100", "--no-progress",
+    )  # fmt: skip
+    assert_one_line_error(
+        status, err, str(path), "row 1234 (rows count from 0", "new prior is zero"
+    )
+    assert "probs" not in err and not output.exists()

@@ -8,32 +8,38 @@ The statistics of Sect. 2 are importable from here::
 
     from deweight import replace_prior, prediction_consistent_prior, predicted_metrics
 
-The classifier of Sect. 3.1 (:class:`deweight.model.Classifier`) needs PyTorch and is
-imported on first use, so that the statistics and the command line start fast.
+Every name is imported on first use: the statistics need NumPy and numba, the classifier of
+Sect. 3.1 (:class:`deweight.model.Classifier`) PyTorch, and the command line starts without
+any of them.
 """
 
-from deweight.errors import ConvergenceWarning, DeweightWarning
-from deweight.metrics import (
-    bayes_classify,
-    expected_counts,
-    kl_divergence,
-    observed_metrics,
-    overshoot,
-    predicted_metrics,
-    stochastic_classify,
-)
-from deweight.priors import (
-    PCPResult,
-    PredictionConsistentPrior,
-    effective_prior,
-    prediction_consistent_prior,
-    replace_prior,
-    weighted_prior,
-)
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-__all__ = [
+# Where each public name lives. They are imported on first use (PEP 562), so that
+# ``import deweight`` and the ``deweight`` command (whose ``--help`` must answer at once) do
+# not pay for NumPy, pandas, SciPy, numba or PyTorch before they need them.
+_EXPORTS = {
+    "Classifier": "deweight.model",
+    "ConvergenceWarning": "deweight.errors",
+    "DeweightWarning": "deweight.errors",
+    "PCPResult": "deweight.priors",
+    "PredictionConsistentPrior": "deweight.priors",
+    "bayes_classify": "deweight.metrics",
+    "effective_prior": "deweight.priors",
+    "expected_counts": "deweight.metrics",
+    "kl_divergence": "deweight.metrics",
+    "observed_metrics": "deweight.metrics",
+    "overshoot": "deweight.metrics",
+    "predicted_metrics": "deweight.metrics",
+    "prediction_consistent_prior": "deweight.priors",
+    "replace_prior": "deweight.priors",
+    "stochastic_classify": "deweight.metrics",
+    "weighted_prior": "deweight.priors",
+}
+
+__all__ = [  # the keys of _EXPORTS; a test checks that the two agree
     "Classifier",
     "ConvergenceWarning",
     "DeweightWarning",
@@ -52,11 +58,38 @@ __all__ = [
     "weighted_prior",
 ]
 
+if TYPE_CHECKING:  # for type checkers and IDEs, which do not run __getattr__
+    from deweight.errors import ConvergenceWarning, DeweightWarning
+    from deweight.metrics import (
+        bayes_classify,
+        expected_counts,
+        kl_divergence,
+        observed_metrics,
+        overshoot,
+        predicted_metrics,
+        stochastic_classify,
+    )
+    from deweight.model import Classifier
+    from deweight.priors import (
+        PCPResult,
+        PredictionConsistentPrior,
+        effective_prior,
+        prediction_consistent_prior,
+        replace_prior,
+        weighted_prior,
+    )
+
 
 def __getattr__(name):
-    # The classifier pulls in torch (about a second to import); load it only when asked for.
-    if name == "Classifier":
-        from deweight.model import Classifier
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'deweight' has no attribute {name!r}")
+    import importlib
 
-        return Classifier
-    raise AttributeError(f"module 'deweight' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

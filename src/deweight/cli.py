@@ -25,16 +25,25 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import re
 import sys
 import time
 import traceback
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+from deweight._formats import DEFAULT_CHUNK_ROWS, FORMATS
 
-from deweight import io
+# NumPy and deweight.io (Arrow) are imported by main() once the command line has parsed, so
+# that "deweight --help" and a malformed command line answer at once (tests/test_cli.py checks
+# what --help imports); each subcommand then imports only the statistics it uses.
+if TYPE_CHECKING:
+    import numpy as np
+
+    from deweight import io
 
 __all__ = ["main", "build_parser"]
 
@@ -61,6 +70,21 @@ def _names(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",")]
     if not text.strip() or any(not name for name in names):
         raise argparse.ArgumentTypeError(f"expected comma-separated column names, got {text!r}")
+    return names
+
+
+def _class_columns(text: str) -> list[str]:
+    """``--prob-cols``: at least two distinct column names, one per class."""
+    names = _names(text)
+    if len(names) < 2:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} names one class column; give the probability columns of at least two "
+            "classes (over one class every prior is 1, so there is nothing to estimate or "
+            "correct)"
+        )
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(f"column(s) {', '.join(repeated)} named twice in {text!r}")
     return names
 
 
@@ -269,9 +293,39 @@ def _solve_pcp(args, catalog: io.Catalog, model_prior: np.ndarray):
         options = {"method": args.method, "tol": args.tol, "atol": args.atol, "progress": False}
         if args.max_iter is not None:
             options["max_iter"] = args.max_iter
-        return prediction_consistent_prior(source, model_prior, **options)
+        try:
+            return prediction_consistent_prior(source, model_prior, **options)
+        except ValueError as error:
+            located = _located(str(error), catalog.path, catalog.columns)
+            if located == str(error):
+                raise
+            raise CommandError(located) from error
     finally:
         progress.close()
+
+
+#: How rows are counted in messages, said once per message.
+ROWS_COUNTED = "rows count from 0, the first data row being row 0"
+
+_ROW_MESSAGE = re.compile(
+    r"^(?:probs|\S.* columns \S+|(?P<column>column '[^']*')) row (?P<row>\d+) "
+)
+
+
+def _located(message: str, path: Path, columns: Sequence[str]) -> str:
+    """Reword a library error about the probability table to name the file and columns.
+
+    The statistics code names its input ``probs`` and counts rows from 0; on the command line
+    the input is a file and its columns, so say which, and how rows are counted.
+    """
+    where = f"{path} (columns {', '.join(columns)})"
+    if message.startswith("probs has no rows"):
+        return f"{where} has no rows; there is nothing to compute from"
+    match = _ROW_MESSAGE.match(message)
+    if match is None:
+        return message
+    named = match["column"] or f"columns {', '.join(columns)}"
+    return f"{path}, {named}: row {match['row']} ({ROWS_COUNTED}) {message[match.end() :]}"
 
 
 def _percent(value: float) -> str:
@@ -349,7 +403,7 @@ def _run_pcp(args) -> int:
     catalog = _open(
         args,
         classes,
-        chunk_rows=args.chunk_rows or io.DEFAULT_CHUNK_ROWS,
+        chunk_rows=args.chunk_rows or DEFAULT_CHUNK_ROWS,
         validate=False,  # done by the solver during its first pass, at no extra cost
         reuse_buffer=True,
     )
@@ -373,8 +427,14 @@ def _run_correct(args) -> int:
         old_prior = np.full(n_classes, 1.0 / n_classes)
     else:
         old_prior = _checked_prior(args.old_prior, n_classes, "--old-prior")
-    catalog = _open(args, classes, chunk_rows=args.chunk_rows or CORRECT_CHUNK_ROWS)
     output = Path(args.output)
+    _check_output(output)
+    catalog = _open(args, classes, chunk_rows=args.chunk_rows or CORRECT_CHUNK_ROWS)
+    if _has_no_rows(args, catalog):
+        raise CommandError(
+            f"{catalog.path} has no rows; not writing {output} (an empty catalogue has nothing "
+            "to correct)"
+        )
     new_names = [name + args.suffix for name in classes]
     # Checked before any pass over the data, so a bad suffix fails at once.
     clashing = [name for name in new_names if name in catalog.columns_available]
@@ -402,8 +462,23 @@ def _run_correct(args) -> int:
     else:
         new_prior = _checked_prior(args.new_prior, n_classes, "--new-prior", allow_zero=True)
 
+    rows_done = 0
+
     def corrected(values: np.ndarray) -> np.ndarray:
-        return replace_prior(values, old_prior, new_prior)
+        # Blocks arrive in order; replace_prior counts rows within its block, so shift its
+        # row numbers to the file's.
+        nonlocal rows_done
+        try:
+            result = replace_prior(values, old_prior, new_prior)
+        except ValueError as error:
+            shifted = re.sub(
+                r"^probs row (\d+)",
+                lambda match: f"probs row {rows_done + int(match[1])}",
+                str(error),
+            )
+            raise ValueError(shifted) from error
+        rows_done += values.shape[0]
+        return result
 
     progress = _Progress(not args.no_progress)
     progress.start(f"writing {output.name}", catalog.n_rows)
@@ -417,10 +492,52 @@ def _run_correct(args) -> int:
             on_rows=progress.update,
         )
         progress.finish()
+    except OSError as error:
+        # The writer works on a hidden temporary file beside the output; name the output.
+        hidden = error.filename and Path(error.filename).name.startswith(f".{output.name}.")
+        if not hidden:
+            raise
+        raise CommandError(f"cannot write {output}: {error.strerror or error}") from error
+    except ValueError as error:
+        located = _located(str(error), catalog.path, classes)
+        if located == str(error):
+            raise
+        raise CommandError(located) from error
     finally:
         progress.close()
     print(f"wrote {n_rows:,} rows to {output} with new column(s) {', '.join(new_names)}")
     return status
+
+
+def _check_output(output: Path) -> None:
+    """Refuse an output path that cannot be written, before any work, naming what is wrong."""
+    directory = output.parent
+    if output.is_dir():
+        raise CommandError(f"cannot write {output}: it is a directory; give a file name")
+    if not directory.exists():
+        raise CommandError(
+            f"cannot write {output}: directory {directory} does not exist (create it first)"
+        )
+    if not directory.is_dir():
+        raise CommandError(f"cannot write {output}: {directory} is not a directory")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise CommandError(f"cannot write {output}: no permission to create files in {directory}")
+
+
+def _has_no_rows(args, catalog) -> bool:
+    """Whether the catalogue has no rows, reading at most one row of a CSV file to find out."""
+    if catalog.n_rows is not None:
+        return catalog.n_rows == 0
+    peek = io.open_catalog(
+        catalog.path, catalog.columns, chunk_rows=1, file_format=args.format, validate=False
+    )
+    return all(chunk.shape[0] == 0 for chunk in peek.iter_chunks())
+
+
+def _plain(value):
+    """A NumPy scalar as the Python value it holds, so that messages show ``'x'``, not
+    ``np.str_('x')``."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def _class_indices(
@@ -455,7 +572,7 @@ def _class_indices(
         unknown = np.flatnonzero(mapped.isna().to_numpy())
         if unknown.size:
             position = int(unknown[0])
-            raise fail(position, f"holds {values[position]!r}")
+            raise fail(position, f"holds {_plain(values[position])!r}")
         values = mapped.to_numpy(dtype=np.float64)
     if values.dtype.kind == "b" or values.dtype.kind not in "iuf":
         raise CommandError(f"column {column!r} has dtype {values.dtype}; expected {described}")
@@ -463,28 +580,30 @@ def _class_indices(
         not_whole = np.flatnonzero(~(np.isfinite(values) & (values == np.round(values))))
         if not_whole.size:
             position = int(not_whole[0])
-            raise fail(position, f"holds {values[position]!r}")
+            raise fail(position, f"holds {_plain(values[position])!r}")
     outside = np.flatnonzero((values < 0) | (values >= n_classes))
     if outside.size:
         position = int(outside[0])
-        raise fail(position, f"holds {values[position]!r}")
+        raise fail(position, f"holds {_plain(values[position])!r}")
     return values.astype(np.int64, copy=False)
 
 
 def _run_metrics(args) -> int:
     classes = args.prob_cols
     n_classes = len(classes)
-    catalog = _open(args, classes, chunk_rows=args.chunk_rows or io.DEFAULT_CHUNK_ROWS)
+    catalog = _open(args, classes, chunk_rows=args.chunk_rows or DEFAULT_CHUNK_ROWS)
     label_columns = [args.assigned_col] + ([args.true_col] if args.true_col else [])
     catalog.check_columns(label_columns)
     from deweight import metrics
 
     counts = None
+    n_rows = 0
     confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
     progress = _Progress(not args.no_progress)
     progress.start("reading", catalog.n_rows)
     try:
         for chunk in catalog.iter_batches(label_columns):
+            n_rows += chunk.n_rows
             assigned = _class_indices(
                 chunk.extra[args.assigned_col],
                 classes,
@@ -507,11 +626,21 @@ def _run_metrics(args) -> int:
                 ).reshape(n_classes, n_classes)
             progress.update(chunk.n_rows)
         progress.finish()
+    except (ValueError, CommandError) as error:
+        located = _located(str(error), catalog.path, classes)
+        if located == str(error):
+            raise
+        raise CommandError(located) from error
     finally:
         progress.close()
-    if counts is None:
-        raise CommandError(f"{catalog.path} has no rows")
-    table = _metrics_table(metrics, counts, confusion if args.true_col else None, classes)
+    if counts is None or n_rows == 0:
+        raise CommandError(
+            f"{catalog.path} has no rows; there are no metrics to compute (columns "
+            f"{', '.join(classes)})"
+        )
+    truth = confusion if args.true_col else None
+    table = _metrics_table(metrics, counts, truth, classes)
+    _warn_undefined_metrics(table, counts, truth, classes, args)
     if args.json:
         print(json.dumps(_metrics_json(table, catalog.path, args), indent=2))
     else:
@@ -520,41 +649,59 @@ def _run_metrics(args) -> int:
 
 
 def _metrics_table(metrics, counts, confusion, classes):
-    """Long table of predicted (and observed, overshoot) metrics per class and metric."""
+    """Long table of predicted (and observed, overshoot) metrics per class and metric.
+
+    Computed by :mod:`deweight.metrics` from the streamed sums: the expected counts (Eq. 9)
+    and, with true classes, the confusion matrix.
+    """
     import pandas as pd
 
     predicted = metrics.metrics_from_counts(counts)
-    records = []
+    if confusion is None:
+        table = pd.DataFrame.from_records(
+            [
+                {
+                    "class": index,
+                    "metric": metric,
+                    "predicted": float(predicted[metric].iloc[index]),
+                    "sigma": float(np.sqrt(predicted[f"{metric}_var"].iloc[index])),
+                }
+                for index in range(len(classes))
+                for metric in metrics.METRICS
+            ]
+        )
+    else:
+        observed = metrics.observed_metrics_from_confusion(confusion)
+        table = metrics.overshoot_from_metrics(observed, predicted)
+        table = table[["class", "metric", "predicted", "sigma", "observed", "overshoot", "z"]]
+    table["class"] = [classes[index] for index in table["class"]]
+    return table
+
+
+def _warn_undefined_metrics(table, counts, confusion, classes, args) -> None:
+    """Say, naming the class column, why a metric is undefined (printed as nan)."""
+    from deweight.errors import DeweightWarning
+
     for index, name in enumerate(classes):
-        for metric in ("completeness", "reliability", "f1"):
-            value = float(predicted[metric].iloc[index])
-            sigma = math.sqrt(max(float(predicted[f"{metric}_var"].iloc[index]), 0.0))
-            record = {"class": name, "metric": metric, "predicted": value, "sigma": sigma}
-            if confusion is not None:
-                observed = _observed_from_confusion(confusion, index)[metric]
-                record["observed"] = observed
-                record["overshoot"] = observed - value
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    # As deweight.metrics.overshoot: inf or NaN when sigma is 0.
-                    record["z"] = float(np.float64(observed - value) / np.float64(sigma))
-            records.append(record)
-    return pd.DataFrame.from_records(records)
-
-
-def _observed_from_confusion(confusion: np.ndarray, index: int) -> dict[str, float]:
-    """Observed completeness, reliability and F1 of one class from a confusion matrix."""
-    true_positive = float(confusion[index, index])
-    false_negative = float(confusion[index].sum()) - true_positive
-    false_positive = float(confusion[:, index].sum()) - true_positive
-
-    def ratio(numerator, denominator):
-        return numerator / denominator if denominator > 0 else float("nan")
-
-    return {
-        "completeness": ratio(true_positive, true_positive + false_negative),
-        "reliability": ratio(true_positive, true_positive + false_positive),
-        "f1": ratio(2 * true_positive, 2 * true_positive + false_positive + false_negative),
-    }
+        reasons = []
+        if counts.etp[index] + counts.efn[index] <= 0:
+            reasons.append("its probability is 0 in every row (predicted completeness and F1)")
+        if counts.n_positive[index] <= 0:
+            reasons.append(
+                f"no row is assigned to it in column {args.assigned_col!r} (reliability)"
+            )
+        if confusion is not None and confusion[index].sum() == 0:
+            reasons.append(
+                f"no row has it as the true class in column {args.true_col!r} (observed "
+                "completeness)"
+            )
+        undefined = table.loc[table["class"] == name].drop(columns=["class", "metric"])
+        if reasons and undefined.isna().to_numpy().any():
+            warnings.warn(
+                f"class {name!r}: {'; '.join(reasons)}, so those metrics are undefined (nan)",
+                DeweightWarning,
+                stacklevel=2,
+            )
 
 
 def _metrics_report(table, catalog_path, args) -> str:
@@ -628,13 +775,13 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--prob-cols",
         required=True,
-        type=_names,
+        type=_class_columns,
         metavar="A,B,C",
         help="columns holding each class's probability; their names name the classes",
     )
     common.add_argument(
         "--format",
-        choices=io.FORMATS,
+        choices=FORMATS,
         default=None,
         help="format of CATALOG (default: from its file name)",
     )
@@ -643,7 +790,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=None,
         metavar="N",
-        help=f"rows read at a time (default {io.DEFAULT_CHUNK_ROWS:,}; "
+        help=f"rows read at a time (default {DEFAULT_CHUNK_ROWS:,}; "
         f"{CORRECT_CHUNK_ROWS:,} for correct)",
     )
     common.add_argument(
@@ -735,7 +882,7 @@ def build_parser() -> argparse.ArgumentParser:
     correct.add_argument("-o", "--output", required=True, metavar="OUT", help="output file")
     correct.add_argument(
         "--output-format",
-        choices=io.FORMATS,
+        choices=FORMATS,
         default=None,
         help="format of OUT (default: from its file name)",
     )
@@ -790,6 +937,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_request:
         return int(exit_request.code or 0)
     debug = args.debug
+    _import_numerics()
     caught: list[warnings.WarningMessage] = []
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -810,8 +958,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     finally:
         # Warnings (e.g. a class no example supports) come after the output they qualify.
+        classes = getattr(args, "prob_cols", None)
         for warning in caught:
-            _report("warning", str(warning.message))
+            _report("warning", _with_class_names(str(warning.message), classes))
+
+
+_CLASS_INDICES = re.compile(r"\bclasses \[(\d+(?:, \d+)*)\]")
+
+
+def _with_class_names(message: str, classes: Sequence[str] | None) -> str:
+    """Replace the library's ``classes [0, 2]`` by the class columns' names."""
+    if not classes:
+        return message
+
+    def named(match: re.Match) -> str:
+        indices = [int(index) for index in match[1].split(", ")]
+        if any(index >= len(classes) for index in indices):
+            return match[0]
+        noun = "class" if len(indices) == 1 else "classes"
+        return f"{noun} {', '.join(classes[index] for index in indices)}"
+
+    return _CLASS_INDICES.sub(named, message)
+
+
+def _import_numerics() -> None:
+    """Import NumPy and :mod:`deweight.io` into this module's namespace (see the top)."""
+    global np, io
+    import numpy as np
+
+    from deweight import io
 
 
 def _describe(error: BaseException) -> str:

@@ -26,14 +26,16 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from deweight._files import atomic_path
+from deweight._formats import DEFAULT_CHUNK_ROWS, FORMATS, infer_format
+
+if TYPE_CHECKING:
+    import pandas as pd
 from deweight._validation import check_probabilities
 
 __all__ = [
@@ -48,27 +50,6 @@ __all__ = [
     "write_table_atomic",
 ]
 
-#: Formats understood by :func:`open_catalog` and the writers.
-FORMATS = ("parquet", "fits", "csv")
-
-#: Rows per block by default: 2**22 rows of three float64 probabilities are 100 MB, large enough
-#: that per-block overheads (Python calls, reader set-up) are negligible next to the arithmetic.
-DEFAULT_CHUNK_ROWS = 1 << 22
-
-# Longest suffixes first, so that ".fits.gz" is matched before ".gz" could be.
-_SUFFIX_FORMATS = (
-    (".fits.gz", "fits"),
-    (".fit.gz", "fits"),
-    (".fts.gz", "fits"),
-    (".csv.gz", "csv"),
-    (".parquet", "parquet"),
-    (".pq", "parquet"),
-    (".fits", "fits"),
-    (".fit", "fits"),
-    (".fts", "fits"),
-    (".csv", "csv"),
-)
-
 
 class CatalogReadError(OSError):
     """A catalogue file exists but cannot be read in the expected format.
@@ -76,56 +57,6 @@ class CatalogReadError(OSError):
     The message names the file and the format it was read as, followed by the reader's own
     explanation.
     """
-
-
-def _matched_suffix(path: Path) -> tuple[str, str] | None:
-    """Return ``(suffix, format)`` for the recognised suffix ending ``path``, if any."""
-    name = path.name.lower()
-    for suffix, file_format in _SUFFIX_FORMATS:
-        if name.endswith(suffix):
-            return suffix, file_format
-    return None
-
-
-def infer_format(path: str | os.PathLike, file_format: str | None = None) -> str:
-    """Return the table format of ``path``: one of :data:`FORMATS`.
-
-    Parameters
-    ----------
-    path : str or path-like
-        File name; its ending decides the format (``.parquet``, ``.pq``, ``.fits``, ``.fit``,
-        ``.fts``, ``.fits.gz``, ``.csv``, ``.csv.gz``; case-insensitive).
-    file_format : str, optional
-        Explicit format, which wins over the file name.
-
-    Returns
-    -------
-    str
-        ``"parquet"``, ``"fits"`` or ``"csv"``.
-
-    Raises
-    ------
-    ValueError
-        If ``file_format`` is not a known format, or it is omitted and the file name has no
-        recognised ending.
-    """
-    if file_format is not None:
-        normalised = file_format.lower().lstrip(".")
-        aliases = {"pq": "parquet", "fit": "fits", "fts": "fits"}
-        normalised = aliases.get(normalised, normalised)
-        if normalised not in FORMATS:
-            raise ValueError(
-                f"unknown table format {file_format!r}; choose one of {', '.join(FORMATS)}"
-            )
-        return normalised
-    matched = _matched_suffix(Path(path))
-    if matched is None:
-        endings = ", ".join(suffix for suffix, _ in _SUFFIX_FORMATS)
-        raise ValueError(
-            f"cannot tell the table format of {os.fspath(path)!r} from its name (known endings: "
-            f"{endings}); give the format explicitly"
-        )
-    return matched[1]
 
 
 @dataclass(frozen=True)
@@ -316,6 +247,8 @@ class _CsvBackend:
     """Reads a (possibly gzipped) CSV file with pandas in chunks of rows."""
 
     def __init__(self, path: Path):
+        import pandas as pd
+
         self.path = path
         try:
             header = pd.read_csv(path, nrows=0)
@@ -333,6 +266,8 @@ class _CsvBackend:
         return np.dtype(np.float64)
 
     def _frames(self, columns: Sequence[str] | None, chunk_rows: int) -> Iterator[pd.DataFrame]:
+        import pandas as pd
+
         try:
             reader = pd.read_csv(
                 self.path,
@@ -367,7 +302,18 @@ def _arrow_to_numpy(array: pa.Array) -> np.ndarray:
     if array.null_count == 0 and (
         pa.types.is_floating(array.type) or pa.types.is_integer(array.type)
     ):
-        return array.to_numpy(zero_copy_only=True)
+        # A view of the data buffer, as to_numpy(zero_copy_only=True) gives, but without the
+        # pandas import that pyarrow's to_numpy makes on its first call (most of a second).
+        if pa.types.is_floating(array.type):
+            kind = "f"
+        else:
+            kind = "i" if pa.types.is_signed_integer(array.type) else "u"
+        dtype = np.dtype(f"{kind}{array.type.bit_width // 8}")
+        values = np.frombuffer(
+            array.buffers()[1], dtype=dtype, count=len(array), offset=array.offset * dtype.itemsize
+        )
+        values.flags.writeable = False  # it is Arrow's (possibly memory-mapped) buffer
+        return values
     # Nulls become NaN in numeric columns and None in string columns.
     return array.to_numpy(zero_copy_only=False)
 
@@ -377,6 +323,8 @@ def _to_float(values: np.ndarray, column: str, dtype: np.dtype) -> np.ndarray:
     if values.dtype.kind in "fiub":
         return values
     if values.dtype.kind == "O" or values.dtype.kind in "US":
+        import pandas as pd
+
         return pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=dtype)
     raise ValueError(f"column {column!r} has dtype {values.dtype}, which is not numeric")
 
@@ -696,6 +644,8 @@ class _ArrowTableWriter:
         if self.file_format == "parquet":
             self._writer = pq.ParquetWriter(self.path, schema, compression="snappy")
         elif self.file_format == "csv":
+            import pyarrow.csv as pa_csv
+
             gzipped = self.path.name.lower().endswith(".gz")
             self._sink = pa.OSFile(os.fspath(self.path), "wb")
             if gzipped:
@@ -748,6 +698,8 @@ def _to_arrow(table) -> pa.Table:
         return table
     if isinstance(table, pa.RecordBatch):
         return pa.Table.from_batches([table])
+    import pandas as pd
+
     if isinstance(table, pd.DataFrame):
         frame = table
         if not isinstance(frame.index, pd.RangeIndex):
@@ -790,6 +742,8 @@ def write_table_atomic(table, path: str | os.PathLike, *, file_format: str | Non
     """
     path = Path(path)
     fmt = infer_format(path, file_format)
+    from deweight._files import atomic_path
+
     arrow_table = _to_arrow(table)
     with atomic_path(path, keep_suffix=True) as temporary:
         writer = _ArrowTableWriter(temporary, fmt)
@@ -874,6 +828,8 @@ def write_catalog_with_columns(
     if catalog.file_format == "fits" and out_format == "fits":
         return _write_fits_with_columns(catalog, path, new_columns, checked, on_rows)
 
+    from deweight._files import atomic_path
+
     n_written = 0
     with atomic_path(path, keep_suffix=True) as temporary:
         writer = _ArrowTableWriter(temporary, out_format)
@@ -927,6 +883,8 @@ def _write_fits_with_columns(
 ) -> int:
     """FITS to FITS: keep every HDU and column definition, add the new columns in memory."""
     from astropy.io import fits
+
+    from deweight._files import atomic_path
 
     n_rows = catalog.n_rows or 0
     results = np.empty((n_rows, len(new_columns)), dtype=catalog.dtype)

@@ -29,7 +29,9 @@ __all__ = [
     "kl_divergence",
     "metrics_from_counts",
     "observed_metrics",
+    "observed_metrics_from_confusion",
     "overshoot",
+    "overshoot_from_metrics",
     "predicted_metric_values",
     "predicted_metric_variances",
     "predicted_metrics",
@@ -294,9 +296,40 @@ def observed_metrics(true, assigned, n_classes: int | None = None) -> pd.DataFra
     assigned = check_labels(assigned_raw, n_classes, name="assigned")
     if true.shape != assigned.shape:
         raise ValueError(f"true has {true.size} labels but assigned has {assigned.size}")
-    true_positive = np.bincount(true[true == assigned], minlength=n_classes).astype(np.float64)
-    actual = np.bincount(true, minlength=n_classes).astype(np.float64)
-    positive = np.bincount(assigned, minlength=n_classes).astype(np.float64)
+    confusion = np.bincount(true * n_classes + assigned, minlength=n_classes * n_classes)
+    return observed_metrics_from_confusion(confusion.reshape(n_classes, n_classes))
+
+
+def observed_metrics_from_confusion(confusion) -> pd.DataFrame:
+    """Observed completeness, reliability and F1 score of each class from a confusion matrix.
+
+    The counts version of :func:`observed_metrics`, for labels read in chunks (confusion
+    matrices of successive chunks add up).
+
+    Parameters
+    ----------
+    confusion : array_like of shape (C, C)
+        ``confusion[i, j]`` is the number of examples of true class ``i`` assigned to ``j``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index "class" (0 .. C-1); columns completeness, reliability, f1 (NaN where a
+        denominator is zero).
+
+    Raises
+    ------
+    ValueError
+        If ``confusion`` is not a square matrix of finite non-negative counts.
+    """
+    confusion = np.asarray(confusion, dtype=np.float64)
+    if confusion.ndim != 2 or confusion.shape[0] != confusion.shape[1]:
+        raise ValueError(f"confusion must be a square matrix, got shape {confusion.shape}")
+    if not np.all(np.isfinite(confusion) & (confusion >= 0)):
+        raise ValueError("confusion must hold finite non-negative counts")
+    true_positive = np.diag(confusion).copy()
+    actual = confusion.sum(axis=1)
+    positive = confusion.sum(axis=0)
     table = pd.DataFrame(
         {
             "completeness": _ratio(true_positive, actual),
@@ -342,8 +375,30 @@ def overshoot(true, probs, assigned) -> pd.DataFrame:
     true = check_labels(true, n_classes, name="true")
     if true.shape != assigned.shape:
         raise ValueError(f"true has {true.size} labels but probs has {probs.shape[0]} rows")
-    predicted = predicted_metrics(probs, assigned)
-    observed = observed_metrics(true, assigned, n_classes)
+    return overshoot_from_metrics(
+        observed_metrics(true, assigned, n_classes), predicted_metrics(probs, assigned)
+    )
+
+
+def overshoot_from_metrics(observed: pd.DataFrame, predicted: pd.DataFrame) -> pd.DataFrame:
+    """The overshoot table of :func:`overshoot` from already computed metric tables.
+
+    Parameters
+    ----------
+    observed : pandas.DataFrame
+        As returned by :func:`observed_metrics` or :func:`observed_metrics_from_confusion`.
+    predicted : pandas.DataFrame
+        As returned by :func:`predicted_metrics` or :func:`metrics_from_counts` (with the
+        ``*_var`` columns), for the same classes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`overshoot`.
+    """
+    n_classes = len(predicted)
+    if len(observed) != n_classes:
+        raise ValueError(f"observed has {len(observed)} classes but predicted has {n_classes}")
     records = []
     for class_index in range(n_classes):
         for metric in METRICS:
