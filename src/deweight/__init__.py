@@ -12,6 +12,7 @@ The classifier of Sect. 3.1 (:class:`deweight.model.Classifier`) needs PyTorch a
 imported on first use, so that the statistics and the command line start fast.
 """
 
+from deweight.calibration import Calibrator
 from deweight.errors import ConvergenceWarning, DeweightWarning
 from deweight.metrics import (
     bayes_classify,
@@ -34,6 +35,7 @@ from deweight.priors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Calibrator",
     "Classifier",
     "ConvergenceWarning",
     "DeweightWarning",
