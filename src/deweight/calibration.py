@@ -242,8 +242,8 @@ class Calibrator:
             self.prior_ = None
             return self
         # The scale must stay positive (a negative temperature would reverse the ranking).
-        bounds = [(1e-8, None)] * (n_classes if self.method == "vs" else 1)
-        bounds += [(None, None)] * (start.size - len(bounds))
+        n_scales = n_classes if self.method == "vs" else 1
+        bounds = [(1e-8, None)] * n_scales + [(None, None)] * (start.size - n_scales)
         result = minimize(
             _nll_and_grad,
             start,
@@ -257,7 +257,12 @@ class Calibrator:
         nll_after = float(result.fun)
         if not nll_after <= self.nll_before_:  # also catches NaN: never worse than identity
             params, nll_after = start, self.nll_before_
-        self.converged_ = bool(result.success)
+        # L-BFGS-B can stop with an "abnormal" line search once the NLL no longer changes in
+        # floating point; at such a point the gradient is already negligible, so that counts.
+        gradient = _nll_and_grad(params, log_probs, labels, weights, self.method)[1]
+        at_bound = (params[:n_scales] <= 1e-8) & (gradient[:n_scales] > 0)
+        gradient[:n_scales][at_bound] = 0.0
+        self.converged_ = bool(result.success) or float(np.abs(gradient).max()) <= 1e-6
         if not self.converged_:
             warnings.warn(
                 f"calibration ({self.method}) did not converge in {result.nit} iterations: "
