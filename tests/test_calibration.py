@@ -275,3 +275,138 @@ def test_transform_checks():
     bad[2, 0] = np.inf
     with pytest.raises(ValueError, match="probs row 2"):
         calibrator.transform(bad)
+
+
+# ---- the workflow's "calibrated" case (deweight.experiments) --------------------------------
+
+
+def _gaussian_table(rng, n, prior):
+    """Three 2-D Gaussian classes with a train/dev/test split column, as a prepared table."""
+    means = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0]])
+    labels = rng.choice(3, size=n, p=prior)
+    x = rng.normal(size=(n, 2)) + means[labels]
+    split = rng.choice(["train", "dev", "test"], size=n, p=[0.6, 0.2, 0.2])
+    import pandas as pd
+
+    return pd.DataFrame({"f0": x[:, 0], "f1": x[:, 1], "label": labels, "split": split})
+
+
+def test_corrected_cases_move_the_calibrated_case_from_the_dev_balance_to_training_fractions():
+    from deweight.experiments import Predictions, corrected_cases
+
+    rng = np.random.default_rng(20)
+    probs = rng.dirichlet(np.ones(3), size=40)
+    dev_balance, fractions = np.array([0.5, 0.3, 0.2]), np.array([0.7, 0.2, 0.1])
+    pred = Predictions(
+        probs=probs,
+        labels=np.zeros(40, dtype=int),
+        metadata={"model_prior": list(dev_balance), "training_fractions": list(fractions)},
+    )
+    cases = corrected_cases({"calibrated": pred})
+    expected = probs * fractions / dev_balance
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(cases["calibrated"], expected, rtol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore:fast recipe")
+def test_train_sweep_member_calibrated_trains_on_train_only_and_records_the_dev_prior(tmp_path):
+    from deweight._files import write_parquet_atomic
+    from deweight.experiments import read_predictions, train_sweep_member
+
+    rng = np.random.default_rng(21)
+    table = _gaussian_table(rng, 1500, [0.6, 0.3, 0.1])
+    path = tmp_path / "task.parquet"
+    write_parquet_atomic(
+        table, path, metadata={"features": ["f0", "f1"], "class_names": ["a", "b", "c"]}
+    )
+    params = {"hidden": [4], "restarts": 1, "max_steps": 200, "progress": False, "device": "cpu"}
+    pred = train_sweep_member(
+        train_path=path,
+        test_path=path,
+        model_path=tmp_path / "m.pt",
+        predictions_path=tmp_path / "p.parquet",
+        variant="calibrated",
+        size=100_000,
+        model_params=params,
+        seed=1,
+        threads=1,
+    )
+    n_train = int((table["split"] == "train").sum())
+    dev_labels = table.loc[table["split"] == "dev", "label"].to_numpy()
+    assert pred.metadata["size_used"] == n_train  # dev is not merged into train
+    np.testing.assert_allclose(
+        pred.metadata["model_prior"], np.bincount(dev_labels, minlength=3) / dev_labels.size
+    )
+    calibration = pred.metadata["calibration"]
+    assert calibration["n_dev"] == dev_labels.size
+    assert calibration["nll_after"] <= calibration["nll_before"]
+    # The weighted model underneath was trained with a flat prior (Eq. 7 with w = 1/P(i)).
+    np.testing.assert_allclose(
+        calibration["uncalibrated_model_prior"], np.full(3, 1 / 3), atol=0.02
+    )
+    back = read_predictions(tmp_path / "p.parquet")
+    np.testing.assert_array_equal(back.labels, table.loc[table["split"] == "test", "label"])
+    np.testing.assert_allclose(back.probs.sum(axis=1), 1.0)
+
+
+@pytest.mark.filterwarnings("ignore::deweight.DeweightWarning")
+def test_evaluate_real_sweep_carries_the_calibrated_case(tmp_path):
+    from deweight.experiments import evaluate_real_sweep, write_predictions
+
+    rng = np.random.default_rng(22)
+    n, classes = 600, ["a", "b", "c"]
+    labels = rng.choice(3, size=n, p=[0.6, 0.3, 0.1])
+    paths = {}
+    for requested, used in ((100, {"base": 100, "weighted": 100, "calibrated": 100}),
+                            (5000, {"base": 900, "weighted": 900, "calibrated": 700})):  # fmt: skip
+        for variant, size_used in used.items():
+            probs = rng.dirichlet(np.ones(3), size=n)
+            probs[np.arange(n), labels] += 1.0
+            probs /= probs.sum(axis=1, keepdims=True)
+            prior = {
+                "base": [0.6, 0.3, 0.1],
+                "weighted": [1 / 3] * 3,
+                "calibrated": [0.5, 0.3, 0.2],
+            }
+            meta = {
+                "variant": variant,
+                "size_requested": requested,
+                "size_used": size_used,
+                "model_prior": prior[variant],
+                "training_fractions": [0.6, 0.3, 0.1],
+                "class_names": classes,
+            }
+            path = tmp_path / f"{variant}_{requested}.parquet"
+            write_predictions(path, probs, labels, meta)
+            paths[(variant, requested)] = str(path)
+    overshoot, pcp, verdict = evaluate_real_sweep(paths, task="t", seed=0)
+    # The calibrated model (700 rows: train only) is grouped with the others of its request.
+    assert sorted(overshoot["size"].unique()) == [100, 900]
+    assert set(overshoot["case"]) == {"base", "weighted", "deweighted", "calibrated"}
+    assert set(verdict["model"]) == {"base", "weighted", "deweighted", "calibrated"}
+    rows = verdict[verdict["model"] == "calibrated"]
+    np.testing.assert_allclose(rows["model_prior"], [0.6, 0.3, 0.1])
+    mine = pcp[pcp["model"] == "calibrated"]
+    assert set(mine["assumed_prior_name"]) == {
+        "flat",
+        "training composition",
+        "calibration (dev) balance",
+    }
+    chosen = mine[mine["is_model_prior"].astype(bool)]
+    np.testing.assert_allclose(chosen["assumed_prior"], [0.5, 0.3, 0.2])
+
+
+def test_load_training_table_roles_need_a_split(tmp_path):
+    from deweight._files import write_parquet_atomic
+    from deweight.experiments import load_training_table
+
+    rng = np.random.default_rng(23)
+    table = _gaussian_table(rng, 200, [0.5, 0.3, 0.2])
+    path = tmp_path / "t.parquet"
+    write_parquet_atomic(table, path, metadata={"features": ["f0", "f1"]})
+    for role, splits in (("train", {"train", "dev"}), ("train_only", {"train"}), ("dev", {"dev"})):
+        _, y, _ = load_training_table(path, role=role)
+        assert y.size == table["split"].isin(splits).sum()
+    write_parquet_atomic(table.drop(columns="split"), path, metadata={"features": ["f0", "f1"]})
+    with pytest.raises(ValueError, match="no split column, so no dev rows"):
+        load_training_table(path, role="dev")
