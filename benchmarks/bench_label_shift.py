@@ -39,6 +39,7 @@ Run::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 import warnings
@@ -184,6 +185,16 @@ def make_quapy(dev_probs, dev_labels, model_prior, n_boot, seed):
     return quantifiers, bootstrap, fits
 
 
+def _add(results, name, estimate, seconds, low=None, high=None):
+    """Record one estimator's estimate (and 95 % interval) on one test set."""
+    entry = results.setdefault(name, {"est": [], "sec": [], "low": [], "high": []})
+    entry["est"].append(np.asarray(estimate, dtype=float))
+    entry["sec"].append(seconds)
+    if low is not None:
+        entry["low"].append(np.asarray(low, dtype=float))
+        entry["high"].append(np.asarray(high, dtype=float))
+
+
 def draw_test_set(rng, pools, prior, size):
     counts = rng.multinomial(size, prior)
     index = np.concatenate(
@@ -226,13 +237,7 @@ def run(args):
             prior[rare] = rare_prior
             results: dict[str, dict[str, list]] = {}
 
-            def add(name, estimate, seconds, low=None, high=None):
-                entry = results.setdefault(name, {"est": [], "sec": [], "low": [], "high": []})
-                entry["est"].append(np.asarray(estimate, dtype=float))
-                entry["sec"].append(seconds)
-                if low is not None:
-                    entry["low"].append(np.asarray(low, dtype=float))
-                    entry["high"].append(np.asarray(high, dtype=float))
+            add = functools.partial(_add, results)
 
             for draw in range(args.draws):
                 probs = out["test"][draw_test_set(rng, pools, prior, args.test_size)]

@@ -35,6 +35,9 @@ rule train_real:
         predictions="results/{source}/predictions/{task}/{variant}/n{size}.parquet",
     log:
         "logs/{source}/train/{task}_{variant}_n{size}.log",
+    # "calibrated" (beyond the paper) is a real-data variant only: trained on train, BCTS on dev.
+    wildcard_constraints:
+        variant="base|weighted|calibrated",
     conda:
         "../../envs/deweight.yaml"
     threads: config["realdata"]["threads"]
