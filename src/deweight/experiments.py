@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 
 #: The five cases of Figs. 6-7: three trained models and two post-hoc corrections (Eq. 12).
 SIMULATION_CASES = ("base", "weighted", "dewatered", "biased", "debiased")
-#: The three cases of Figs. 8-9.
+#: The cases of Figs. 8-9: the paper's three and, beyond the paper, "calibrated" (BCTS on dev).
 REAL_CASES = ("base", "weighted", "deweighted", "calibrated")
 
 # --------------------------------------------------------------------------------------------
