@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 # ``import deweight`` and the ``deweight`` command (whose ``--help`` must answer at once) do
 # not pay for NumPy, pandas, SciPy, numba or PyTorch before they need them.
 _EXPORTS = {
+    "Calibrator": "deweight.calibration",
     "Classifier": "deweight.model",
     "ConvergenceWarning": "deweight.errors",
     "DeweightWarning": "deweight.errors",
@@ -40,6 +41,7 @@ _EXPORTS = {
 }
 
 __all__ = [  # the keys of _EXPORTS; a test checks that the two agree
+    "Calibrator",
     "Classifier",
     "ConvergenceWarning",
     "DeweightWarning",
@@ -59,6 +61,7 @@ __all__ = [  # the keys of _EXPORTS; a test checks that the two agree
 ]
 
 if TYPE_CHECKING:  # for type checkers and IDEs, which do not run __getattr__
+    from deweight.calibration import Calibrator
     from deweight.errors import ConvergenceWarning, DeweightWarning
     from deweight.metrics import (
         bayes_classify,

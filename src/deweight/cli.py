@@ -11,6 +11,9 @@ Subcommands (run ``deweight SUBCOMMAND --help`` for every option):
     The catalogue with the probabilities moved from the old prior to the new one (Eq. 12) in
     new columns named after the old ones plus a suffix. ``--new-prior pcp`` computes the
     prediction-consistent prior first, with the old prior as the model prior.
+``deweight calibrate LABELLED --prob-cols ... --true-col COL [--apply-to CATALOG] -o OUT``
+    Calibrated probabilities (bias-corrected temperature scaling by default), fitted on a
+    labelled file, in new columns; prints the temperature, biases and the NLL before and after.
 ``deweight metrics CATALOG --prob-cols ... --assigned-col COL [--true-col COL]``
     Completeness, reliability and F1 predicted from the probabilities (Eqs. 9-11) with their
     1-sigma uncertainties; with the true classes also the observed metrics and the overshoot.
@@ -540,6 +543,105 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
+def _run_calibrate(args) -> int:
+    """Fit a :class:`deweight.Calibrator` on a labelled file and write calibrated columns."""
+    from deweight.calibration import Calibrator
+
+    classes = args.prob_cols
+    n_classes = len(classes)
+    chunk_rows = args.chunk_rows or CORRECT_CHUNK_ROWS
+    labelled = _open(args, classes, chunk_rows=chunk_rows)
+    labelled.check_columns([args.true_col])
+    target = labelled
+    if args.apply_to is not None:
+        target = io.open_catalog(
+            args.apply_to, classes, chunk_rows=chunk_rows, validate=True, atol=args.atol
+        )
+    output = Path(args.output)
+    _check_output(output)
+    # An empty labelled file is reported below, where the labelled rows are read.
+    if args.apply_to is not None and _has_no_rows(args, target):
+        raise CommandError(
+            f"{target.path} has no rows; not writing {output} (an empty catalogue has nothing "
+            "to calibrate)"
+        )
+    new_names = [name + args.suffix for name in classes]
+    # Checked before any pass over the data, so a bad suffix fails at once.
+    clashing = [name for name in new_names if name in target.columns_available]
+    if clashing:
+        raise CommandError(
+            f"{target.path} already has column(s) {', '.join(clashing)}; choose another --suffix"
+        )
+    # The labelled rows (a development set) are held in memory: the fit needs every row at
+    # each of its iterations. Only the catalogue the calibration is applied to is streamed.
+    blocks, labels = [], []
+    for chunk in labelled.iter_batches([args.true_col]):
+        blocks.append(np.array(chunk.values, dtype=np.float64))
+        labels.append(
+            _class_indices(
+                chunk.extra[args.true_col], classes, column=args.true_col, offset=chunk.offset
+            )
+        )
+    if not blocks:
+        raise CommandError(f"{labelled.path} has no rows to calibrate on")
+    probs, truth = np.concatenate(blocks), np.concatenate(labels)
+    seen = np.bincount(truth, minlength=n_classes)
+    if np.any(seen == 0):
+        absent = [classes[index] for index in np.flatnonzero(seen == 0)]
+        raise CommandError(
+            f"{labelled.path}: column {args.true_col!r} has no row of class(es) "
+            f"{', '.join(absent)}; every class needs a labelled row to be calibrated"
+        )
+    calibrator = Calibrator(args.method).fit(probs, truth, atol=args.atol)
+    print(
+        f"calibration ({args.method}) on {truth.size:,} labelled rows of {labelled.path}: "
+        f"NLL {calibrator.nll_before_:.6g} -> {calibrator.nll_after_:.6g} per row"
+    )
+    print(f"temperature: {calibrator.temperature_:.6g}")
+    if args.method in ("bcts", "vs"):
+        print(
+            "biases: "
+            + ", ".join(
+                f"{name} {value:+.6g}"
+                for name, value in zip(classes, calibrator.biases_, strict=True)
+            )
+        )
+    if args.method == "vs":
+        print(
+            "scales: "
+            + ", ".join(
+                f"{name} {value:.6g}"
+                for name, value in zip(classes, calibrator.scales_, strict=True)
+            )
+        )
+    if calibrator.prior_ is not None:
+        print(
+            "model prior of the calibrated columns (the labelled balance; use it as --old-prior "
+            "of correct and --model-prior of pcp): "
+            + ",".join(f"{value:.6g}" for value in calibrator.prior_)
+        )
+
+    def calibrated(values: np.ndarray) -> np.ndarray:
+        return calibrator.transform(values, atol=args.atol)
+
+    progress = _Progress(not args.no_progress)
+    progress.start(f"writing {output.name}", target.n_rows)
+    try:
+        n_rows = io.write_catalog_with_columns(
+            target,
+            output,
+            new_names,
+            calibrated,
+            file_format=args.output_format,
+            on_rows=progress.update,
+        )
+        progress.finish()
+    finally:
+        progress.close()
+    print(f"wrote {n_rows:,} rows to {output} with new column(s) {', '.join(new_names)}")
+    return EXIT_OK
+
+
 def _class_indices(
     values: np.ndarray, classes: Sequence[str], *, column: str, offset: int
 ) -> np.ndarray:
@@ -909,6 +1011,51 @@ def build_parser() -> argparse.ArgumentParser:
     metrics.add_argument("--true-col", metavar="COL", help="column of true classes")
     metrics.add_argument("--json", action="store_true", help="print the result as JSON")
     metrics.set_defaults(run=_run_metrics)
+
+    calibrate = subcommands.add_parser(
+        "calibrate",
+        parents=[common],
+        help="calibrate probabilities on a labelled file (temperature / bias scaling)",
+        description=(
+            "Fit a calibration map (bias-corrected temperature scaling by default) to the "
+            "probabilities and true classes of the labelled file CATALOG by maximum likelihood, "
+            "print the fitted temperature and biases and the negative log-likelihood before "
+            "and after, and write the calibrated probabilities of --apply-to (default: CATALOG "
+            "itself) in new columns COLUMN+SUFFIX. The calibrated columns carry the labelled "
+            "file's class balance as their prior (printed): use it as the old / model prior of "
+            "correct and pcp. The labelled file is read into memory; the catalogue is streamed "
+            "and written to a temporary file renamed into place only when complete."
+        ),
+    )
+    calibrate.add_argument(
+        "--true-col",
+        required=True,
+        metavar="COL",
+        help="column of true classes in CATALOG (indices 0..C-1 or the --prob-cols names)",
+    )
+    calibrate.add_argument(
+        "--method",
+        choices=("bcts", "ts", "vs", "none"),
+        default="bcts",
+        help="calibration map (default bcts)",
+    )
+    calibrate.add_argument(
+        "--apply-to",
+        metavar="CATALOGUE",
+        default=None,
+        help="catalogue to write calibrated columns for (default: CATALOG)",
+    )
+    calibrate.add_argument("-o", "--output", required=True, metavar="OUT", help="output file")
+    calibrate.add_argument(
+        "--output-format",
+        choices=FORMATS,
+        default=None,
+        help="format of OUT (default: from its file name)",
+    )
+    calibrate.add_argument(
+        "--suffix", default="_calibrated", help="added to each column name (default _calibrated)"
+    )
+    calibrate.set_defaults(run=_run_calibrate)
     return parser
 
 

@@ -58,8 +58,8 @@ log = logging.getLogger(__name__)
 
 #: The five cases of Figs. 6-7: three trained models and two post-hoc corrections (Eq. 12).
 SIMULATION_CASES = ("base", "weighted", "dewatered", "biased", "debiased")
-#: The three cases of Figs. 8-9.
-REAL_CASES = ("base", "weighted", "deweighted")
+#: The cases of Figs. 8-9: the paper's three and, beyond the paper, "calibrated" (BCTS on dev).
+REAL_CASES = ("base", "weighted", "deweighted", "calibrated")
 
 # --------------------------------------------------------------------------------------------
 # Training
@@ -213,11 +213,16 @@ def corrected_cases(
       of the same training set (Eq. 3) -- the prior a user of weighted training knows.
     * ``debiased``: the biased model's probabilities with its (equal-composition) prior
       replaced by ``debias_prior``, the representative prior (the simulation's 60/38/2).
+    * ``calibrated`` (beyond the paper): a weighted model trained on the train split only and
+      recalibrated (BCTS, :class:`deweight.Calibrator`) on the dev split. Its probabilities
+      carry the dev split's class balance (``Calibrator.prior_``, stored as its
+      ``model_prior``), which Eq. 12 replaces by its training set's class fractions, so that
+      it answers the same question as ``base`` and ``deweighted``.
 
     Parameters
     ----------
     predictions : mapping of variant -> Predictions
-        Any of ``base``, ``weighted``, ``biased``.
+        Any of ``base``, ``weighted``, ``biased``, ``calibrated``.
     target_prior : array_like of shape (C,), optional
         Overrides the training fractions as the new prior for the weighted model.
     debias_prior : array_like of shape (C,), optional
@@ -244,6 +249,13 @@ def corrected_cases(
         biased = predictions["biased"]
         cases["debiased"] = replace_prior(
             biased.probs, biased.metadata["model_prior"], debias_prior
+        )
+    if "calibrated" in predictions:
+        calibrated = predictions["calibrated"]
+        cases["calibrated"] = replace_prior(
+            calibrated.probs,
+            calibrated.metadata["model_prior"],
+            calibrated.metadata["training_fractions"],
         )
     return cases
 
@@ -466,8 +478,9 @@ def load_training_table(path, *, role: str) -> tuple[np.ndarray, np.ndarray, dic
 
     A table with a ``split`` column (a prepared real catalogue, Sect. 3.3) gives
     ``train`` + ``dev`` rows for ``role="train"`` -- the paper merges dev into train for the
-    final fits -- and ``test`` rows for ``role="test"``. A table without one (the simulation)
-    is used whole.
+    final fits -- and ``test`` rows for ``role="test"``; ``role="train_only"`` and ``"dev"``
+    give the two apart (the ``calibrated`` case trains on train and calibrates on dev). A table
+    without one (the simulation) is used whole, except that ``train_only`` and ``dev`` need it.
     """
     frame, metadata = read_parquet_with_metadata(path)
     features = metadata.get("features")
@@ -477,8 +490,15 @@ def load_training_table(path, *, role: str) -> tuple[np.ndarray, np.ndarray, dic
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing}; columns are {list(frame.columns)}")
     if "split" in frame.columns:
-        wanted = {"train": ("train", "dev"), "test": ("test",)}[role]
+        wanted = {
+            "train": ("train", "dev"),
+            "test": ("test",),
+            "train_only": ("train",),
+            "dev": ("dev",),
+        }[role]
         frame = frame[frame["split"].isin(wanted)]
+    elif role in ("train_only", "dev"):
+        raise ValueError(f"{path}: no split column, so no {role} rows (needed to calibrate)")
     if frame.empty:
         raise ValueError(f"{path}: no rows for the {role} role")
     X = frame[features].to_numpy(np.float64)
@@ -601,11 +621,23 @@ def train_sweep_member(
 
     ``subsets`` chooses the nested training subset: ``"stratified"`` (:func:`nested_subset`)
     or ``"prefix"`` (:func:`nested_prefix`, a plain random subset of a shuffled draw).
+
+    ``variant="calibrated"`` (real data only) trains the weighted model on the train split alone
+    -- dev is *not* merged into train for it -- fits bias-corrected temperature scaling
+    (:class:`deweight.Calibrator`) on its dev-split probabilities and writes the calibrated
+    test-set probabilities. Their model prior, stored as ``model_prior``, is the calibrator's
+    ``prior_``: the dev split's class balance.
     """
     if subsets not in SUBSET_METHODS:
         raise ValueError(f"subsets must be one of {SUBSET_METHODS}, got {subsets!r}")
-    X_all, y_all, metadata = load_training_table(train_path, role="train")
+    calibrate = variant == "calibrated"
+    X_all, y_all, metadata = load_training_table(
+        train_path, role="train_only" if calibrate else "train"
+    )
     X_test, y_test, _ = load_training_table(test_path, role="test")
+    if calibrate:
+        X_dev, y_dev, _ = load_training_table(train_path, role="dev")
+        X_test = np.vstack([X_test, X_dev])
     class_names = metadata.get("class_names") or [str(i) for i in range(int(y_all.max()) + 1)]
     n_classes = len(class_names)
     if subsets == "prefix":
@@ -619,7 +651,7 @@ def train_sweep_member(
         X,
         y,
         X_test,
-        variant=variant,
+        variant="weighted" if calibrate else variant,
         n_classes=n_classes,
         model_params=model_params,
         seed=seed + size,
@@ -627,11 +659,30 @@ def train_sweep_member(
     )
     classifier.save(model_path)
     report = {k: v for k, v in classifier.fit_report_.items() if _is_jsonable(v)}
+    model_prior = [float(v) for v in classifier.prior_]
+    calibration = None
+    if calibrate:
+        from deweight.calibration import Calibrator
+
+        probs, dev_probs = probs[: y_test.size], probs[y_test.size :]
+        calibrator = Calibrator("bcts").fit(dev_probs, y_dev)
+        probs = calibrator.transform(probs)
+        calibration = {
+            "method": calibrator.method,
+            "n_dev": int(y_dev.size),
+            "temperature": float(calibrator.temperature_),
+            "biases": [float(v) for v in calibrator.biases_],
+            "nll_before": float(calibrator.nll_before_),
+            "nll_after": float(calibrator.nll_after_),
+            "uncalibrated_model_prior": model_prior,
+        }
+        log.info("calibrated on %d dev rows: %s", y_dev.size, calibration)
+        model_prior = [float(v) for v in calibrator.prior_]
     meta = {
         "variant": variant,
         "size_requested": int(size),
         "size_used": int(len(y)),
-        "model_prior": [float(v) for v in classifier.prior_],
+        "model_prior": model_prior,
         "training_fractions": [float(v) for v in effective_prior(y, n_classes=n_classes)],
         "class_names": list(class_names),
         "data_source": metadata.get("data_source", "unknown"),
@@ -639,6 +690,8 @@ def train_sweep_member(
         "subsets": subsets,
         "fit_report": report,
     }
+    if calibration is not None:
+        meta["calibration"] = calibration
     write_predictions(predictions_path, probs, y_test, meta)
     return Predictions(probs=probs, labels=y_test, metadata=meta)
 
@@ -657,17 +710,26 @@ def _is_jsonable(value) -> bool:
 
 
 def _group_by_size(prediction_paths: Mapping[tuple[str, int], str]):
-    """Read sweep predictions and group them by the training size actually used."""
-    by_size: dict[int, dict[str, Predictions]] = {}
-    for (variant, _requested), path in sorted(prediction_paths.items(), key=lambda kv: kv[0][1]):
+    """Read sweep predictions and group them by the training size actually used.
+
+    The ``calibrated`` model trains on the train split alone, so above the rows of that split
+    it uses fewer rows than the other models of the same requested size; it is grouped (and
+    plotted) with them, its own count staying in its ``size_used``.
+    """
+    by_requested: dict[int, dict[str, Predictions]] = {}
+    for (variant, requested), path in sorted(prediction_paths.items(), key=lambda kv: kv[0][1]):
         pred = read_predictions(path)
         if pred.metadata.get("variant", variant) != variant:
             raise ValueError(
                 f"{path} holds the {pred.metadata['variant']!r} model, expected {variant!r}"
             )
-        size = int(pred.metadata["size_used"])
+        by_requested.setdefault(int(requested), {})[variant] = pred
+    by_size: dict[int, dict[str, Predictions]] = {}
+    for _requested, group in sorted(by_requested.items()):
+        others = [p for v, p in group.items() if v != "calibrated"] or list(group.values())
+        size = max(int(p.metadata["size_used"]) for p in others)
         # Two requested sizes above the rows available train on the same set; keep one.
-        by_size.setdefault(size, {})[variant] = pred
+        by_size.setdefault(size, {}).update(group)
     return dict(sorted(by_size.items()))
 
 
@@ -882,11 +944,13 @@ def evaluate_real_sweep(
     Returns
     -------
     overshoot : DataFrame
-        Long table (case, size, class, class_name, metric, ...), cases base, weighted and
-        deweighted.
+        Long table (case, size, class, class_name, metric, ...), cases base, weighted,
+        deweighted and (when the sweep has it) calibrated.
     pcp : DataFrame
         PCPs of the base and weighted models' test-set probabilities (labels unused) at the
-        largest size, assuming (a) a flat model prior and (b) the training-set composition.
+        largest size, assuming (a) a flat model prior and (b) the training-set composition;
+        for the calibrated model (c) the dev balance its calibration carries, which is its
+        model prior (:attr:`deweight.Calibrator.prior_`).
     verdict : DataFrame
         One row per case and class (see :func:`bias_verdict`), at the largest size.
     """
@@ -933,6 +997,25 @@ def evaluate_real_sweep(
                 model_prior_name="training composition" if variant == "base" else "flat",
             )
         )
+    if "calibrated" in predictions:
+        pred = predictions["calibrated"]
+        pcps.append(
+            pcp_table(
+                pred.probs,
+                {
+                    "flat": flat,
+                    "training composition": pred.metadata["training_fractions"],
+                    "calibration (dev) balance": pred.metadata["model_prior"],
+                },
+                class_names=class_names,
+                method=pcp_method,
+                tol=tol,
+                max_iter=max_iter,
+                extra={"task": task, "model": "calibrated", "size": largest},
+                true_fractions=test_fractions,
+                model_prior_name="calibration (dev) balance",
+            )
+        )
 
     verdicts = []
     model_priors = {
@@ -945,6 +1028,18 @@ def evaluate_real_sweep(
             if "weighted" in predictions
             else None
         ),
+        # After Eq. 12 (corrected_cases) the calibrated case carries its training fractions.
+        "calibrated": (
+            predictions["calibrated"].metadata["training_fractions"]
+            if "calibrated" in predictions
+            else None
+        ),
+    }
+    trained_as = {
+        "base": "base",
+        "weighted": "weighted",
+        "deweighted": "weighted",
+        "calibrated": "calibrated",
     }
     at_largest = overshoot_table[overshoot_table["size"] == largest]
     for case, probs in cases_at[largest].items():
@@ -962,7 +1057,7 @@ def evaluate_real_sweep(
         )
         # A training set's class fractions are themselves estimates (base, deweighted); the
         # flat prior of the weighted model is fixed by construction.
-        size_used = predictions["weighted" if case != "base" else "base"].metadata["size_used"]
+        size_used = predictions[trained_as[case]].metadata["size_used"]
         prior_variance = None if case == "weighted" else prior * (1 - prior) / size_used
         table = bias_verdict(
             prior,

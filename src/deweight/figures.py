@@ -88,11 +88,27 @@ CASE_STYLES: dict[str, dict] = {
         "marker": "D",
         "label": "debiased",
     },
+    # Beyond the paper: the weighted model recalibrated (BCTS) on dev, then given the
+    # training composition by Eq. 12 (deweight.experiments.corrected_cases).
+    "calibrated": {
+        "color": _VERMILLION,
+        "linestyle": (0, (3, 1, 1, 1)),
+        "marker": "P",
+        "label": "calibrated",
+    },
     "ideal": {"color": _GREY, "linestyle": "-", "marker": None, "label": "ideal (zero)"},
 }
 
 # Legend order when the caller does not choose one: the order the paper introduces the cases.
-_CASE_ORDER = ("base", "weighted", "dewatered", "deweighted", "biased", "debiased")
+_CASE_ORDER = (
+    "base",
+    "weighted",
+    "dewatered",
+    "deweighted",
+    "calibrated",
+    "biased",
+    "debiased",
+)
 
 #: Contour colour and line style of each source class in the colour-colour figures (Figs. 4
 #: and 5). The paper draws galaxies dashed, stars dash-dotted and AGN solid. Keys are lower case;

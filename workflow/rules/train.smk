@@ -72,6 +72,9 @@ rule train_real:
         ),
     log:
         log_file("{source}/train/{task}_{variant}_n{size}.log"),
+    # "calibrated" (beyond the paper) is a real-data variant only: trained on train, BCTS on dev.
+    wildcard_constraints:
+        variant="base|weighted|calibrated",
     conda:
         "../../envs/deweight.yaml"
     threads: config["realdata"]["threads"]
