@@ -558,3 +558,15 @@ def test_estimator_class_fits_and_debiases():
     debiased = estimator.predict_proba(probs)
     np.testing.assert_allclose(debiased, replace_prior(probs, [0.4, 0.4, 0.2], direct.prior))
     np.testing.assert_allclose(debiased.mean(axis=0), estimator.prior_, atol=1e-7)
+
+
+def test_auto_engine_sums_small_tables_with_numpy_and_large_ones_with_numba():
+    # A numba pass opens a parallel region; for a small in-memory table NumPy is faster.
+    from deweight.priors import NUMBA_MIN_ROWS, _numba_installed, _resolve_engine
+
+    small = np.full((NUMBA_MIN_ROWS - 1, 3), 1 / 3)
+    large = np.full((NUMBA_MIN_ROWS, 3), 1 / 3)
+    assert _resolve_engine("auto", small) == "numpy"
+    assert _resolve_engine("auto", large) == ("numba" if _numba_installed() else "numpy")
+    if _numba_installed():  # an explicit engine is always honoured
+        assert _resolve_engine("numba", small) == "numba"

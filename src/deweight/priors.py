@@ -746,7 +746,9 @@ def mean_probability(probs, *, chunk_size: int = DEFAULT_CHUNK_ROWS) -> np.ndarr
     ValueError
         If a row is not a probability vector (the message names it) or there are no rows.
     """
-    source = _ProbabilitySource(probs, _checked_chunk_size(chunk_size), _resolve_engine("auto"))
+    source = _ProbabilitySource(
+        probs, _checked_chunk_size(chunk_size), _resolve_engine("auto", probs)
+    )
     statistics = _likelihood_pass(source, None, validate=True, atol=1e-3)
     return statistics.gradient_sums / statistics.n_rows
 
@@ -1163,11 +1165,18 @@ def _prior_covariance(hessian: np.ndarray, supported: np.ndarray):
     return covariance, unidentified
 
 
-def _resolve_engine(engine: str) -> str:
+#: Below this many rows an in-memory table is summed by the NumPy engine under
+#: ``engine="auto"``: a numba pass opens a parallel region whose start-up (and, in a fresh
+#: process, loading the kernels) costs more than the sums of a small table.
+NUMBA_MIN_ROWS = 100_000
+
+
+def _resolve_engine(engine: str, probs=None) -> str:
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     if engine == "auto":
-        return "numba" if _numba_installed() else "numpy"
+        small = isinstance(probs, np.ndarray) and probs.ndim == 2 and len(probs) < NUMBA_MIN_ROWS
+        return "numba" if _numba_installed() and not small else "numpy"
     if engine == "numba" and not _numba_installed():
         raise ValueError("engine='numba' was requested but numba is not installed")
     return engine
@@ -1227,8 +1236,10 @@ def prediction_consistent_prior(
     progress : bool, default False
         Show a tqdm progress bar counting passes.
     engine : {"auto", "numba", "numpy"}, default "auto"
-        Implementation of a pass: parallel numba kernels (default when numba is installed) or
-        chunked NumPy. Both accumulate in float64 and agree to rounding.
+        Implementation of a pass: parallel numba kernels or chunked NumPy. ``"auto"`` takes
+        numba when it is installed, except for an in-memory table of fewer than
+        :data:`NUMBA_MIN_ROWS` rows, where NumPy is faster. Both accumulate in float64 and
+        agree to rounding.
     atol : float, default 1e-3
         Tolerance on row sums when validating ``probs`` (done during the first pass).
 
@@ -1283,7 +1294,9 @@ def prediction_consistent_prior(
     if isinstance(max_iter, bool) or int(max_iter) != max_iter or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
     max_iter = int(max_iter)
-    source = _ProbabilitySource(probs, _checked_chunk_size(chunk_size), _resolve_engine(engine))
+    source = _ProbabilitySource(
+        probs, _checked_chunk_size(chunk_size), _resolve_engine(engine, probs)
+    )
     if model_prior is not None and source.n_classes is not None:
         check_prior(model_prior, source.n_classes, name="model_prior")
 
