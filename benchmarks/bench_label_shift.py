@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from deweight import Calibrator, prediction_consistent_prior
+from deweight._workflow import read_workflow_config
 from deweight.catalog.bundled import prepare_bundled_star_galaxy_qso
 from deweight.experiments import inverse_prior_weights
 from deweight.priors import effective_prior
@@ -60,7 +61,11 @@ Z95 = 1.959963984540054
 
 
 def load_data():
-    table, _ = prepare_bundled_star_galaxy_qso(SDSS)
+    # Prepared with the workflow's own settings (config/config.yaml and the schema's defaults).
+    config = read_workflow_config(ROOT)
+    table, _ = prepare_bundled_star_galaxy_qso(
+        SDSS, config=dict(config["prepare"], split_seed=config["seed"])
+    )
     class_names = ["galaxy", "star", "qso"]
     parts = {}
     for split in ("train", "dev", "test"):

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from deweight._workflow import read_workflow_config
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def workflow_config() -> dict:
     """config/config.yaml with the schema's defaults filled in, as the workflow sees it."""
-    import yaml
-
-    from deweight._workflow import check_config
-
-    config = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
-    check_config(config, REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml", where="config")
-    return config
+    return read_workflow_config(REPO_ROOT)
 
 
 def workflow_prepare_settings() -> dict:

@@ -30,7 +30,13 @@ from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["INTERRUPTED_EXIT_STATUS", "ConfigError", "check_config", "run_logged"]
+__all__ = [
+    "INTERRUPTED_EXIT_STATUS",
+    "ConfigError",
+    "check_config",
+    "read_workflow_config",
+    "run_logged",
+]
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +129,34 @@ def check_config(config: MutableMapping[str, Any], schema_path: str | Path, wher
         lines.append(f"  ... and {len(errors) - MAX_CONFIG_PROBLEMS} more")
     lines.append(f"  (schema: {schema_path})")
     raise ConfigError("\n".join(lines))
+
+
+def read_workflow_config(root: str | Path) -> dict[str, Any]:
+    """The workflow's configuration as a run sees it, for code outside Snakemake.
+
+    Reads ``config/config.yaml`` of the checkout ``root`` and fills the schema's defaults
+    (:func:`check_config`), so a benchmark or a test calls the library with exactly the
+    settings the workflow passes.
+
+    Parameters
+    ----------
+    root : path
+        The top directory of the workflow (the one holding ``Snakefile``).
+
+    Returns
+    -------
+    dict
+        The validated configuration with its defaults.
+    """
+    import yaml
+
+    root = Path(root)
+    config_path = root / "config" / "config.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    check_config(
+        config, root / "workflow" / "schemas" / "config.schema.yaml", where=str(config_path)
+    )
+    return config
 
 
 def _interrupted(rule: str) -> SystemExit:
