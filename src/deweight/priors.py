@@ -315,6 +315,12 @@ _PREDICTED_TOL_FRACTION = 0.1
 _EARLY_STOP_STEPS = 100.0
 # Step halvings tried before a Newton iteration falls back to a (monotone) EM step.
 _MAX_HALVINGS = 30
+# A class held at exactly 0 whose slope (gradient / N) exceeds the multiplier 1 by more than
+# this violates the optimality condition on the simplex: the likelihood rises by moving
+# prior into it, so Newton brings it back (at _RETURN_FRACTION of the mass) and never
+# zeroes it again in that solve.
+_KKT_TOL = 1e-7
+_RETURN_FRACTION = 1e-3
 # Relative eigenvalue below which a direction of the Hessian counts as not identified.
 _SINGULAR_RTOL = 1e-10
 
@@ -1049,14 +1055,29 @@ def _solve_newton(prior, statistics, evaluate, tol, max_iter) -> _SolverState:
     # Mean absolute change of the last step if it was a full Newton step on an unchanged set
     # of classes held at 0 (so the next step can be predicted from it), else inf.
     last_full_step = math.inf
+    # Classes brought back from 0 because the optimality condition said so: not zeroed again.
+    never_zero = np.zeros(int(free.sum()), dtype=bool)
     for iteration in range(1, max_iter + 1):
         n_rows = statistics.n_rows
         gradient, hessian = _log_likelihood_derivatives(statistics, model_prior)
         # Dividing by N keeps the Newton system well scaled (gradient ~ 1 at the optimum).
         gradient_free = gradient[free] / n_rows
         hessian_free = hessian[np.ix_(free, free)] / n_rows
+        # sum_i P(i) gradient_i = N, so the multiplier of the scaled problem is 1: a class at 0
+        # with a larger slope must not stay at 0 (an early step on a poor quadratic model can
+        # have sent it there, and neither Newton's blocked step nor EM can move it back).
+        returning = (prior[free] == 0.0) & (gradient_free > 1.0 + _KKT_TOL)
+        if returning.any():
+            never_zero |= returning
+            restart = prior.copy()
+            restart[free] *= 1.0 - _RETURN_FRACTION * returning.sum()
+            restart[np.flatnonzero(free)[returning]] = _RETURN_FRACTION
+            prior, statistics = restart, evaluate(restart)
+            previously_blocked = np.zeros_like(previously_blocked)
+            last_full_step = change = math.inf
+            continue
         step_free, blocked = _newton_direction(
-            prior[free], gradient_free, hessian_free, previously_blocked
+            prior[free], gradient_free, hessian_free, previously_blocked & ~never_zero
         )
         # The same classes held at 0 as before, and none of them moving: a plain Newton step.
         same_face = (
