@@ -166,7 +166,8 @@ def run_logged(step: Callable[[Any], None], snakemake_object: Any) -> None:
 
     Notes
     -----
-    Progress bars (tqdm writes to stderr) and log records land in ``snakemake.log[0]``; an
+    Progress (:class:`deweight._progress.Progress` writes to stderr; off a terminal, one line
+    per finished task) and log records land in ``snakemake.log[0]``; an
     exception is logged with its traceback before it propagates, so the failed job's log says
     what went wrong.
     """
