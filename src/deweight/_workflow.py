@@ -13,6 +13,7 @@ What it does for the workflow:
 
 What it does for a script:
 
+* :func:`network_settings` gives the acquisition scripts their ``archive.network`` settings;
 * :func:`run_logged` runs the script's step with its log records, warnings and stderr (progress
   bars) sent to the rule's ``log:`` file, and records a failure's traceback there;
 * a SIGINT (Ctrl-C in the terminal that runs ``snakemake``) ends the script quietly: one line on
@@ -30,7 +31,13 @@ from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["INTERRUPTED_EXIT_STATUS", "ConfigError", "check_config", "run_logged"]
+__all__ = [
+    "INTERRUPTED_EXIT_STATUS",
+    "ConfigError",
+    "check_config",
+    "network_settings",
+    "run_logged",
+]
 
 log = logging.getLogger(__name__)
 
@@ -196,3 +203,15 @@ def run_logged(step: Callable[[Any], None], snakemake_object: Any) -> None:
             log.info("rule %s finished in %.1f s", rule, time.perf_counter() - start)
     except KeyboardInterrupt:
         raise _interrupted(rule) from None
+
+
+def network_settings(config: Mapping[str, Any]):
+    """:class:`deweight.archive.NetworkSettings` from the config's ``archive.network``.
+
+    Defaults if absent. The acquisition scripts read these from ``snakemake.config`` rather
+    than ``params:`` on purpose: a changed timeout or retry count must not make Snakemake
+    download again.
+    """
+    from deweight.archive.network import NetworkSettings
+
+    return NetworkSettings.from_config(config.get("archive", {}).get("network"))
