@@ -461,7 +461,7 @@ def evaluate_simulation_sweep(
             tables.append(
                 pcp_table(
                     probs_of(variant),
-                    {"model prior (Eq. 7)": pred.metadata["model_prior"]},
+                    {"model prior (Eq. 7)": case_prior(variant, pred)},
                     class_names=class_names,
                     **solver,
                     extra={"model": variant, "size": largest, "test_rows": test_rows},
