@@ -49,8 +49,8 @@ import numpy as np
 
 from deweight import Calibrator, prediction_consistent_prior
 from deweight._workflow import read_workflow_config
+from deweight.cases import inverse_prior_weights
 from deweight.catalog.bundled import prepare_bundled_star_galaxy_qso
-from deweight.experiments import inverse_prior_weights
 from deweight.priors import effective_prior
 
 ROOT = Path(__file__).resolve().parents[1]

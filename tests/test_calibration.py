@@ -277,7 +277,7 @@ def test_transform_checks():
         calibrator.transform(bad)
 
 
-# ---- the workflow's "calibrated" case (deweight.experiments) --------------------------------
+# ---- the workflow's "calibrated" case (deweight.cases, deweight.sweeps) ----------------------
 
 
 def _gaussian_table(rng, n, prior):
@@ -292,7 +292,8 @@ def _gaussian_table(rng, n, prior):
 
 
 def test_corrected_cases_move_the_calibrated_case_from_the_dev_balance_to_training_fractions():
-    from deweight.experiments import Predictions, corrected_cases
+    from deweight.cases import corrected_cases
+    from deweight.predictions import Predictions
 
     rng = np.random.default_rng(20)
     probs = rng.dirichlet(np.ones(3), size=40)
@@ -311,7 +312,8 @@ def test_corrected_cases_move_the_calibrated_case_from_the_dev_balance_to_traini
 @pytest.mark.filterwarnings("ignore:fast recipe")
 def test_train_sweep_member_calibrated_trains_on_train_only_and_records_the_dev_prior(tmp_path):
     from deweight._files import write_parquet_atomic
-    from deweight.experiments import read_predictions, train_sweep_member
+    from deweight.predictions import read_predictions
+    from deweight.sweeps import train_sweep_member
 
     rng = np.random.default_rng(21)
     table = _gaussian_table(rng, 1500, [0.6, 0.3, 0.1])
@@ -351,7 +353,8 @@ def test_train_sweep_member_calibrated_trains_on_train_only_and_records_the_dev_
 
 @pytest.mark.filterwarnings("ignore::deweight.DeweightWarning")
 def test_evaluate_real_sweep_carries_the_calibrated_case(tmp_path):
-    from deweight.experiments import evaluate_real_sweep, write_predictions
+    from deweight.predictions import write_predictions
+    from deweight.sweeps import evaluate_real_sweep
 
     rng = np.random.default_rng(22)
     n, classes = 600, ["a", "b", "c"]
@@ -400,7 +403,7 @@ def test_evaluate_real_sweep_carries_the_calibrated_case(tmp_path):
 
 def test_load_training_table_roles_need_a_split(tmp_path):
     from deweight._files import write_parquet_atomic
-    from deweight.experiments import load_training_table
+    from deweight.sweeps import load_training_table
 
     rng = np.random.default_rng(23)
     table = _gaussian_table(rng, 200, [0.5, 0.3, 0.2])

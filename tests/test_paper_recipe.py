@@ -11,14 +11,14 @@ import pytest
 import yaml
 
 from deweight import figures, simulate
-from deweight.experiments import (
+from deweight._files import write_parquet_atomic
+from deweight.predictions import write_predictions
+from deweight.sweeps import (
     draw_large_test_set,
     evaluate_recipe_comparison,
     evaluate_simulation_sweep,
     nested_prefix,
     train_sweep_member,
-    write_parquet_atomic,
-    write_predictions,
 )
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -169,3 +170,13 @@ def test_no_library_module_finds_files_relative_to_its_own_location():
         if "__file__" in path.read_text()
     ]
     assert offenders == []
+
+
+def test_network_settings_come_from_the_archive_section_of_the_config():
+    from deweight._workflow import network_settings
+    from deweight.archive import NetworkSettings
+
+    assert network_settings({}) == NetworkSettings()
+    assert network_settings({"archive": {"network": {"retries": 2}}}).retries == 2
+    with pytest.raises(ValueError, match="retires"):
+        network_settings({"archive": {"network": {"retires": 2}}})

@@ -156,7 +156,7 @@ def test_every_caption_the_rules_name_exists():
 
 
 def test_pcp_tables_carry_no_wall_time_and_reruns_are_byte_identical():
-    from deweight.experiments import pcp_table
+    from deweight.verdict import pcp_table
 
     # Bayes' rule under a flat prior for three Gaussian classes drawn 60/30/10.
     rng = np.random.default_rng(5)

@@ -13,6 +13,7 @@ What it does for the workflow:
 
 What it does for a script:
 
+* :func:`network_settings` gives the acquisition scripts their ``archive.network`` settings;
 * :func:`run_logged` runs the script's step with its log records, warnings and stderr (progress
   bars) sent to the rule's ``log:`` file, and records a failure's traceback there;
 * a SIGINT (Ctrl-C in the terminal that runs ``snakemake``) ends the script quietly: one line on
@@ -34,6 +35,7 @@ __all__ = [
     "INTERRUPTED_EXIT_STATUS",
     "ConfigError",
     "check_config",
+    "network_settings",
     "read_workflow_config",
     "run_logged",
 ]
@@ -200,7 +202,8 @@ def run_logged(step: Callable[[Any], None], snakemake_object: Any) -> None:
 
     Notes
     -----
-    Progress bars (tqdm writes to stderr) and log records land in ``snakemake.log[0]``; an
+    Progress (:class:`deweight._progress.Progress` writes to stderr; off a terminal, one line
+    per finished task) and log records land in ``snakemake.log[0]``; an
     exception is logged with its traceback before it propagates, so the failed job's log says
     what went wrong.
     """
@@ -229,3 +232,15 @@ def run_logged(step: Callable[[Any], None], snakemake_object: Any) -> None:
             log.info("rule %s finished in %.1f s", rule, time.perf_counter() - start)
     except KeyboardInterrupt:
         raise _interrupted(rule) from None
+
+
+def network_settings(config: Mapping[str, Any]):
+    """:class:`deweight.archive.NetworkSettings` from the config's ``archive.network``.
+
+    Defaults if absent. The acquisition scripts read these from ``snakemake.config`` rather
+    than ``params:`` on purpose: a changed timeout or retry count must not make Snakemake
+    download again.
+    """
+    from deweight.archive.network import NetworkSettings
+
+    return NetworkSettings.from_config(config.get("archive", {}).get("network"))

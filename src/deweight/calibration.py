@@ -3,7 +3,7 @@
 Deweighting (Eq. 12 of Lake & Tsai 2022) and the prediction-consistent prior (Eq. 14) are exact
 only when the probabilities are calibrated: ``P_M(i|x)`` must be the true class probability under
 the model prior ``P_M(i)``. A model whose probabilities are wrong beyond the prior (the
-"probabilities inaccurate" verdict of :func:`deweight.experiments.bias_verdict`) is not fixed by
+"probabilities inaccurate" verdict of :func:`deweight.verdict.bias_verdict`) is not fixed by
 any prior replacement. The label-shift literature's remedy is to recalibrate on labelled rows
 first (Alexandari et al. 2020, "Maximum likelihood with bias-corrected calibration is
 hard-to-beat at label shift adaptation"), which :class:`Calibrator` does.

@@ -31,7 +31,6 @@ import math
 import os
 import re
 import sys
-import time
 import traceback
 import warnings
 from collections.abc import Iterator, Sequence
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deweight._formats import DEFAULT_CHUNK_ROWS, FORMATS
+from deweight._progress import Progress
 
 # NumPy and deweight.io (Arrow) are imported by main() once the command line has parsed, so
 # that "deweight --help" and a malformed command line answer at once (tests/test_cli.py checks
@@ -165,70 +165,6 @@ def _prior_from_counts(counts: Sequence[float], n_classes: int) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-class _Progress:
-    """Rows done in each pass over a catalogue, reported on standard error.
-
-    On a terminal this is one tqdm bar, reset at every pass. Elsewhere (a log file, a batch
-    job) a redrawn bar would fill the log with carriage returns, so each finished pass is one
-    line instead: label, rows, seconds and rows per second. Disabled, it does nothing.
-    """
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self._bar = None
-        self._label = ""
-        self._rows = 0
-        self._started = 0.0
-
-    def start(self, label: str, total: int | None) -> None:
-        if not self.enabled:
-            return
-        self._label, self._rows, self._started = label, 0, time.perf_counter()
-        if not sys.stderr.isatty():
-            return
-        if self._bar is None:
-            from tqdm.auto import tqdm
-
-            self._bar = tqdm(
-                total=total,
-                desc=label,
-                unit=" rows",
-                unit_scale=True,
-                file=sys.stderr,
-                dynamic_ncols=True,
-                mininterval=0.5,
-                leave=False,
-            )
-        else:
-            self._bar.set_description(label, refresh=False)
-            self._bar.reset(total=total)
-
-    def update(self, n_rows: int) -> None:
-        if not self.enabled:
-            return
-        self._rows += n_rows
-        if self._bar is not None:
-            self._bar.update(n_rows)
-
-    def finish(self) -> None:
-        """End of a pass: on a non-terminal, print its one-line summary."""
-        if not self.enabled or self._bar is not None:
-            return
-        seconds = time.perf_counter() - self._started
-        rate = self._rows / seconds if seconds > 0 else float("inf")
-        print(
-            f"deweight: {self._label}: {self._rows:,} rows in {seconds:.2f} s "
-            f"({rate / 1e6:.3g} million rows/s)",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
-
-
 class _ProgressCatalog:
     """Wraps a :class:`deweight.io.Catalog` so that every pass is reported as ``pass N``.
 
@@ -236,7 +172,7 @@ class _ProgressCatalog:
     new pass.
     """
 
-    def __init__(self, catalog: io.Catalog, progress: _Progress):
+    def __init__(self, catalog: io.Catalog, progress: Progress):
         self._catalog = catalog
         self._progress = progress
         self.passes = 0
@@ -289,7 +225,7 @@ def _solve_pcp(args, catalog: io.Catalog, model_prior: np.ndarray):
     """Run the prediction-consistent-prior solver over the catalogue, streaming."""
     from deweight.priors import prediction_consistent_prior
 
-    progress = _Progress(not args.no_progress)
+    progress = Progress(unit="rows", enabled=not args.no_progress, large=True)
     try:
         source = _ProgressCatalog(catalog, progress)
         # The solver validates the rows on its first pass, naming the row within the file.
@@ -483,7 +419,7 @@ def _run_correct(args) -> int:
         rows_done += values.shape[0]
         return result
 
-    progress = _Progress(not args.no_progress)
+    progress = Progress(unit="rows", enabled=not args.no_progress, large=True)
     progress.start(f"writing {output.name}", catalog.n_rows)
     try:
         n_rows = io.write_catalog_with_columns(
@@ -624,7 +560,7 @@ def _run_calibrate(args) -> int:
     def calibrated(values: np.ndarray) -> np.ndarray:
         return calibrator.transform(values, atol=args.atol)
 
-    progress = _Progress(not args.no_progress)
+    progress = Progress(unit="rows", enabled=not args.no_progress, large=True)
     progress.start(f"writing {output.name}", target.n_rows)
     try:
         n_rows = io.write_catalog_with_columns(
@@ -701,7 +637,7 @@ def _run_metrics(args) -> int:
     counts = None
     n_rows = 0
     confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
-    progress = _Progress(not args.no_progress)
+    progress = Progress(unit="rows", enabled=not args.no_progress, large=True)
     progress.start("reading", catalog.n_rows)
     try:
         for chunk in catalog.iter_batches(label_columns):

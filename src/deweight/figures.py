@@ -89,7 +89,7 @@ CASE_STYLES: dict[str, dict] = {
         "label": "debiased",
     },
     # Beyond the paper: the weighted model recalibrated (BCTS) on dev, then given the
-    # training composition by Eq. 12 (deweight.experiments.corrected_cases).
+    # training composition by Eq. 12 (deweight.cases.corrected_cases).
     "calibrated": {
         "color": _VERMILLION,
         "linestyle": (0, (3, 1, 1, 1)),

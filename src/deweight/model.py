@@ -26,7 +26,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import sys
 import time
 import warnings
 from contextlib import contextmanager
@@ -37,9 +36,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from deweight._files import atomic_path
+from deweight._progress import Progress
 from deweight.errors import ConvergenceWarning
 from deweight.priors import effective_prior
 
@@ -753,7 +752,8 @@ class Classifier:
     max_steps : int, default 25_000
         Largest number of optimizer steps per restart ("fast": in total).
     progress : bool, default True
-        Show a tqdm progress bar on stderr.
+        Show progress on stderr: a bar on a terminal, one line per fit elsewhere
+        (:class:`deweight._progress.Progress`).
 
     Attributes
     ----------
@@ -940,15 +940,8 @@ class Classifier:
             )
         return self
 
-    def _progress_bar(self, description: str, total: int) -> tqdm:
-        return tqdm(
-            total=total,
-            desc=description,
-            file=sys.stderr,
-            disable=not self.progress,
-            mininterval=2.0,
-            leave=False,
-        )
+    def _progress_bar(self, description: str, total: int) -> Progress:
+        return Progress(description, total, unit="steps", enabled=self.progress, mininterval=2.0)
 
     def _fit_paper(
         self,
@@ -988,7 +981,7 @@ class Classifier:
                     previous_loss = loss_value
                     if step % 100 == 0:
                         bar.update(100)
-                        bar.set_postfix(loss=f"{loss_value:.6f}", refresh=False)
+                        bar.set_postfix(loss=f"{loss_value:.6f}")
             final_losses.append(loss_value)
             steps.append(step - 1 if done else step)
             converged.append(done)
@@ -1120,7 +1113,6 @@ class Classifier:
                 bar.set_postfix(
                     held_out_loss=f"{min(best_loss):.6f}",
                     lr=optimizer.param_groups[0]["lr"],
-                    refresh=False,
                 )
                 if len(member_ids) > 1 and evaluations >= _FAST_SCREEN_EVALUATIONS:
                     # Restarts exist to escape poor local minima, which show early; after the

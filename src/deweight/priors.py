@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from deweight._progress import Progress
 from deweight._validation import (
     _as_float_array,
     check_labels,
@@ -912,11 +913,7 @@ class _Evaluator:
         self.supported = supported
         self.atol = atol
         self.passes = 0
-        self.bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(desc="prediction-consistent prior", unit="pass")
+        self.bar = Progress("prediction-consistent prior", unit="passes") if progress else None
 
     def count_pass(self, note: str = "") -> None:
         self.passes += 1
@@ -931,8 +928,10 @@ class _Evaluator:
         self.count_pass()
         return statistics
 
-    def close(self) -> None:
+    def close(self, *, finished: bool = False) -> None:
         if self.bar is not None:
+            if finished:
+                self.bar.finish()
             self.bar.close()
 
 
@@ -1255,7 +1254,8 @@ def prediction_consistent_prior(
     chunk_size : int, default 1_048_576
         Rows per chunk for an in-memory table processed by the NumPy engine.
     progress : bool, default False
-        Show a tqdm progress bar counting passes.
+        Show progress on stderr, counting passes: a bar on a terminal, one line at the end
+        elsewhere (:class:`deweight._progress.Progress`).
     engine : {"auto", "numba", "numpy"}, default "auto"
         Implementation of a pass: parallel numba kernels or chunked NumPy. ``"auto"`` takes
         numba when it is installed, except for an in-memory table of fewer than
@@ -1345,6 +1345,7 @@ def prediction_consistent_prior(
         evaluate.count_pass()
         prior, statistics = _starting_point(start, model, supported, at_model_prior, evaluate)
         state = _SOLVERS[method](prior, statistics, evaluate, tol, max_iter)
+        evaluate.close(finished=True)
     finally:
         if evaluate is not None:
             evaluate.close()

@@ -93,7 +93,7 @@ if lookup(dpath="data/source", within=config) == "archive":
 
     rule acquire_allwise:
         input:
-            positions="resources/archive/sdss_specobj.parquet",
+            positions=rules.acquire_sdss_specobj.output.table,
         output:
             table="resources/archive/allwise.parquet",
             provenance="resources/archive/allwise.parquet.provenance.json",

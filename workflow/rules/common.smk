@@ -1,6 +1,7 @@
 # Shared configuration, validation and helpers for every rule file.
 
 from pathlib import Path
+from types import SimpleNamespace
 
 from snakemake.exceptions import WorkflowError
 
@@ -27,7 +28,6 @@ SIM_SIZES = config["simulation"]["sizes"]
 REAL_VARIANTS = config["realdata"]["variants"]
 TASKS = list(registry.TASK_NAMES)
 BUNDLED = "resources/bundled"
-ARCHIVE = "resources/archive"
 
 # What each data source and task is (inputs, classes, labels, figure panels) lives in one
 # table, deweight.registry; these are the views the rules use.
@@ -79,32 +79,32 @@ def real_sizes(source, task):
     return lookup(dpath=f"realdata/sizes/{source}/{task}", within=config)
 
 
-def figure_files(directory, name):
-    """The PDF and PNG of a figure and the CSV of the numbers it plots."""
-    return [f"{directory}/{name}.{ext}" for ext in ("pdf", "png", "csv")]
-
-
 def all_outputs():
-    """Every table and figure of the paper, for the configured data source."""
-    sim = results_file("simulation")
-    real = results_file(SOURCE)
-    outputs = [f"{sim}/tables/{name}.csv" for name in ("table1", "table2", "pcp")]
-    for fig in ("fig1", "fig2", "fig3", "fig6", "fig7"):
-        outputs += figure_files(f"{sim}/figures", fig)
-    outputs += [
-        f"{real}/tables/{name}.csv"
-        for name in (
-            "table3",
-            "table4",
-            "pcp",
-            "bias_verdict",
-            "cutflow_sga",
-            "cutflow_blazar",
-        )
+    """Every table and figure of the paper, for the configured data source.
+
+    Called by rule all once every rule file is included, so it names the rules' outputs.
+    """
+    outputs = [
+        rules.simulate_data.output.table1,
+        rules.simulate_data.output.table2,
+        rules.evaluate_simulation.output.pcp,
     ]
-    outputs.append(f"{real}/catalogs/blazars.parquet")
+    for fig in ("fig1", "fig2", "fig3", "fig6", "fig7"):
+        outputs += list(getattr(rules, fig).output)
+    outputs += expand(
+        rules.class_table.output[0], source=SOURCE, table=["table3", "table4"]
+    )
+    outputs += expand(
+        [
+            rules.combine_real_tables.output.pcp,
+            rules.combine_real_tables.output.verdict,
+        ],
+        source=SOURCE,
+    )
+    outputs += expand(rules.prepare_task.output.cutflow, source=SOURCE, task=TASKS)
+    outputs += expand(rules.blazar_catalog.output[0], source=SOURCE)
     for fig in ("fig4", "fig5", "fig8", "fig9"):
-        outputs += figure_files(f"{real}/figures", fig)
+        outputs += expand(list(getattr(rules, fig).output), source=SOURCE)
     return outputs
 
 
@@ -144,7 +144,10 @@ def blazar_catalog_inputs(wildcards):
             "bzcat": f"{BUNDLED}/bzcat5_with_photometry.csv",
             "lac": lac_file(config["prepare"]["lac_release"]),
         }
-    return {"bzcat": f"{ARCHIVE}/bzcat5.parquet", "lac": f"{ARCHIVE}/4lac.parquet"}
+    return {
+        "bzcat": rules.acquire_bzcat5.output.table,
+        "lac": rules.acquire_4lac.output.table,
+    }
 
 
 def task_inputs(wildcards):
@@ -157,7 +160,7 @@ def task_inputs(wildcards):
 def simulation_training_set(wildcards):
     """The biased model learns from the equal-composition set, the others from the representative one."""
     name = "biased" if wildcards.variant == "biased" else "train"
-    return results_file(f"simulation/data/{name}.parquet")
+    return rules.simulate_data.output[name]
 
 
 # The training recipes compared in Figs. 6-7 recipe against recipe (fig6_recipes, fig7_recipes).
@@ -171,17 +174,23 @@ def recipe_predictions(recipe, variant, size):
     train_simulation_recipe.
     """
     if recipe == config["simulation"]["model"]["recipe"]:
-        return results_file(f"simulation/predictions/{variant}/n{size}.parquet")
-    return results_file(
-        f"simulation/recipes/{recipe}/predictions/{variant}/n{size}.parquet"
-    )
+        pattern = rules.train_simulation.output.predictions
+    else:
+        pattern = rules.train_simulation_recipe.output.predictions
+    return expand(pattern, recipe=recipe, variant=variant, size=size)[0]
 
 
 def clarke_pcp_input(wildcards):
     """The Clarke et al. (2020) catalogue exists only in archive mode."""
     if wildcards.source == "archive":
-        return {"clarke": results_file("archive/tables/pcp_clarke2020.csv")}
+        return {"clarke": rules.pcp_clarke2020.output[0]}
     return {}
+
+
+def clarke_catalog(wildcards):
+    """The Clarke et al. (2020) catalogue, fetched by acquire_clarke2020 (archive mode only)."""
+    require_archive_mode(SimpleNamespace(source="archive"))
+    return rules.acquire_clarke2020.output.table
 
 
 def figure_outputs(directory, name, caption, category):

@@ -4,15 +4,15 @@
 
 rule evaluate_simulation:
     input:
-        test=results_file("simulation/data/test.parquet"),
+        test=rules.simulate_data.output.test,
         predictions=expand(
-            results_file("simulation/predictions/{variant}/n{size}.parquet"),
+            rules.train_simulation.output.predictions,
             variant=SIM_VARIANTS,
             size=SIM_SIZES,
         ),
         # The largest models also predict a large test set for the Sect. 4.1 priors.
         models=expand(
-            results_file("simulation/models/{variant}/n{size}.pt"),
+            rules.train_simulation.output.model,
             variant=SIM_VARIANTS,
             size=max(SIM_SIZES),
         ),
@@ -42,7 +42,7 @@ rule evaluate_simulation:
 
 rule evaluate_simulation_recipes:
     input:
-        test=results_file("simulation/data/test.parquet"),
+        test=rules.simulate_data.output.test,
         predictions=[
             recipe_predictions(recipe, variant, size)
             for recipe in RECIPES
@@ -70,7 +70,7 @@ rule evaluate_simulation_recipes:
 rule evaluate_real:
     input:
         predictions=lambda wc: expand(
-            results_file("{source}/predictions/{task}/{variant}/n{size}.parquet"),
+            rules.train_real.output.predictions,
             source=wc.source,
             task=wc.task,
             variant=REAL_VARIANTS,
@@ -98,7 +98,7 @@ rule evaluate_real:
 
 rule pcp_clarke2020:
     input:
-        "resources/archive/clarke2020.parquet",
+        clarke_catalog,
     output:
         table_report(
             results_file("archive/tables/pcp_clarke2020.csv"),
@@ -124,9 +124,9 @@ rule pcp_clarke2020:
 rule combine_real_tables:
     input:
         unpack(clarke_pcp_input),
-        pcp=expand(results_file("{{source}}/tables/pcp_{task}.csv"), task=TASKS),
+        pcp=expand(rules.evaluate_real.output.pcp, task=TASKS, allow_missing=True),
         verdict=expand(
-            results_file("{{source}}/tables/bias_verdict_{task}.csv"), task=TASKS
+            rules.evaluate_real.output.verdict, task=TASKS, allow_missing=True
         ),
     output:
         pcp=table_report(

@@ -49,7 +49,7 @@ rule fig3:
 
 rule fig6:
     input:
-        results_file("simulation/tables/overshoot.csv"),
+        rules.evaluate_simulation.output.overshoot,
     output:
         **figure_outputs(
             results_file("simulation/figures"), "fig6", "fig6", "1. Simulation"
@@ -69,7 +69,7 @@ rule fig6:
 
 rule fig7:
     input:
-        results_file("simulation/tables/kl.csv"),
+        rules.evaluate_simulation.output.kl,
     output:
         **figure_outputs(
             results_file("simulation/figures"), "fig7", "fig7", "1. Simulation"
@@ -94,7 +94,7 @@ rule fig7:
 
 rule fig6_recipes:
     input:
-        results_file("simulation/tables/overshoot_recipes.csv"),
+        rules.evaluate_simulation_recipes.output.overshoot,
     output:
         **figure_outputs(
             results_file("simulation/figures"),
@@ -118,7 +118,7 @@ rule fig6_recipes:
 
 rule fig7_recipes:
     input:
-        results_file("simulation/tables/kl_recipes.csv"),
+        rules.evaluate_simulation_recipes.output.kl,
     output:
         **figure_outputs(
             results_file("simulation/figures"),
@@ -141,7 +141,7 @@ rule fig7_recipes:
 
 rule fig4:
     input:
-        results_file("{source}/catalogs/sga.parquet"),
+        expand(rules.prepare_task.output.catalog, task="sga", allow_missing=True),
     output:
         pdf=results_file("{source}/figures/fig4.pdf"),
         png=report(
@@ -164,7 +164,7 @@ rule fig4:
 
 rule fig5:
     input:
-        results_file("{source}/catalogs/blazar.parquet"),
+        expand(rules.prepare_task.output.catalog, task="blazar", allow_missing=True),
     output:
         pdf=results_file("{source}/figures/fig5.pdf"),
         png=report(
@@ -187,7 +187,7 @@ rule fig5:
 
 rule fig8:
     input:
-        results_file("{source}/tables/overshoot_sga.csv"),
+        expand(rules.evaluate_real.output.overshoot, task="sga", allow_missing=True),
     output:
         pdf=results_file("{source}/figures/fig8.pdf"),
         png=report(
@@ -211,7 +211,7 @@ rule fig8:
 
 rule fig9:
     input:
-        results_file("{source}/tables/overshoot_blazar.csv"),
+        expand(rules.evaluate_real.output.overshoot, task="blazar", allow_missing=True),
     output:
         pdf=results_file("{source}/figures/fig9.pdf"),
         png=report(

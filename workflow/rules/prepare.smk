@@ -47,7 +47,7 @@ rule prepare_task:
 
 rule class_table:
     input:
-        lambda wc: results_file("{source}/catalogs/{task}.parquet").format(
+        lambda wc: rules.prepare_task.output.catalog.format(
             source=wc.source, task={"table3": "sga", "table4": "blazar"}[wc.table]
         ),
     output:

@@ -5,7 +5,7 @@
 rule train_simulation:
     input:
         train=simulation_training_set,
-        test=results_file("simulation/data/test.parquet"),
+        test=rules.simulate_data.output.test,
     output:
         model=results_file("simulation/models/{variant}/n{size}.pt"),
         predictions=results_file("simulation/predictions/{variant}/n{size}.parquet"),
@@ -35,7 +35,7 @@ rule train_simulation:
 rule train_simulation_recipe:
     input:
         train=simulation_training_set,
-        test=results_file("simulation/data/test.parquet"),
+        test=rules.simulate_data.output.test,
     output:
         model=results_file("simulation/recipes/{recipe}/models/{variant}/n{size}.pt"),
         predictions=results_file(
@@ -63,8 +63,8 @@ rule train_simulation_recipe:
 
 rule train_real:
     input:
-        train=results_file("{source}/catalogs/{task}.parquet"),
-        test=results_file("{source}/catalogs/{task}.parquet"),
+        train=rules.prepare_task.output.catalog,
+        test=rules.prepare_task.output.catalog,
     output:
         model=results_file("{source}/models/{task}/{variant}/n{size}.pt"),
         predictions=results_file(

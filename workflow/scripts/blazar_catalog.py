@@ -4,9 +4,9 @@ import logging
 from pathlib import Path
 
 from deweight import catalog
+from deweight._files import write_parquet_atomic
 from deweight._workflow import run_logged
 from deweight.catalog.blazars import LAC_FITS_COLUMNS
-from deweight.experiments import write_parquet_atomic
 
 
 def main(smk):

@@ -1,8 +1,8 @@
 """Tables 3 and 4: class counts and fractions per split, totals computed from the rows."""
 
 from deweight import catalog
+from deweight._files import read_parquet_with_metadata, write_csv_atomic
 from deweight._workflow import run_logged
-from deweight.experiments import read_parquet_with_metadata, write_csv_atomic
 
 
 def main(smk):

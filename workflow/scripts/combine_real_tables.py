@@ -2,8 +2,8 @@
 
 import pandas as pd
 
+from deweight._files import write_csv_atomic
 from deweight._workflow import run_logged
-from deweight.experiments import write_csv_atomic
 
 
 def main(smk):

@@ -2,8 +2,9 @@
 
 import itertools
 
+from deweight._files import write_csv_atomic
 from deweight._workflow import run_logged
-from deweight.experiments import evaluate_real_sweep, write_csv_atomic
+from deweight.sweeps import evaluate_real_sweep
 
 
 def main(smk):

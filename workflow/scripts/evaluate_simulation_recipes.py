@@ -2,7 +2,9 @@
 
 import itertools
 
-from deweight.experiments import evaluate_recipe_comparison, run_logged, write_csv_atomic
+from deweight._files import write_csv_atomic
+from deweight._workflow import run_logged
+from deweight.sweeps import evaluate_recipe_comparison
 
 
 def main(smk):

@@ -1,7 +1,8 @@
 """Sect. 4.4: prediction-consistent priors of the Clarke et al. (2020) catalogue."""
 
+from deweight._files import write_csv_atomic
 from deweight._workflow import run_logged
-from deweight.experiments import clarke_pcp_table, write_csv_atomic
+from deweight.verdict import clarke_pcp_table
 
 
 def main(smk):

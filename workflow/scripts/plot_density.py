@@ -1,8 +1,8 @@
 """Figs. 4 and 5: smoothed colour-colour densities with per-class contours."""
 
 from deweight import figures, registry
+from deweight._files import read_parquet_with_metadata
 from deweight._workflow import run_logged
-from deweight.experiments import read_parquet_with_metadata
 
 
 def main(smk):

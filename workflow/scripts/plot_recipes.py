@@ -3,7 +3,7 @@
 import pandas as pd
 
 from deweight import figures
-from deweight.experiments import run_logged
+from deweight._workflow import run_logged
 
 
 def main(smk):

@@ -3,8 +3,8 @@
 import pandas as pd
 
 from deweight import simulate
+from deweight._files import write_csv_atomic, write_parquet_atomic
 from deweight._workflow import run_logged
-from deweight.experiments import write_csv_atomic, write_parquet_atomic
 
 
 def main(smk):

@@ -1,7 +1,7 @@
 """Train one model of a size sweep and write its probabilities on the test set."""
 
 from deweight._workflow import run_logged
-from deweight.experiments import train_sweep_member
+from deweight.sweeps import train_sweep_member
 
 
 def main(smk):

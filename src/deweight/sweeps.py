@@ -1,17 +1,10 @@
-"""The experiments of Sect. 4 of Lake & Tsai (2022), as functions the workflow calls.
+"""The size sweeps of Sect. 4 of Lake & Tsai (2022): train each member, evaluate the whole sweep.
 
-Each function here is one step of the workflow's data flow (acquire -> prepare -> train ->
-evaluate -> plot) and reads or writes that step's files. The mathematics lives in
-:mod:`deweight.priors` (Eqs. 7, 12-16), :mod:`deweight.metrics` (Eqs. 9-11, 21),
-:mod:`deweight.simulate` (Eq. 2, Tables 1-2) and :mod:`deweight.model` (Sect. 3.1, Eq. 17);
-this module only wires them together into the paper's experiments:
-
-* train a base, weighted (w_i = 1/P(i), Eq. 19) or biased model on a nested subset of a
-  training set and write its probabilities on the test set;
-* form the post-hoc corrections ("dewatered"/"deweighted" and "debiased", Eq. 12);
-* assign classes stochastically and compare observed with predicted metrics (the overshoot);
-* the mean KL divergence to the analytic posterior (simulation only, Eq. 21);
-* the prediction-consistent prior (Eq. 14) and a bias verdict per class.
+One sweep trains each model variant (base, weighted, biased, calibrated) on nested training
+subsets of growing size (:func:`nested_subset`, :func:`nested_prefix`) and writes its test-set
+probabilities (:mod:`deweight.predictions`); the evaluations turn a sweep's files into the
+tables of Figs. 6-9, the Sect. 4.1 and 4.4 prior tables and the bias verdict, using the cases
+of :mod:`deweight.cases` and the PCP tables of :mod:`deweight.verdict`.
 """
 
 from __future__ import annotations
@@ -19,106 +12,40 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-from deweight._files import (
-    read_parquet_with_metadata,
-    write_csv_atomic,
-    write_parquet_atomic,
+from deweight._files import read_parquet_with_metadata
+from deweight.cases import (
+    REAL_CASES,
+    SIMULATION_CASES,
+    TRAINED_FROM,
+    case_prior,
+    corrected_cases,
+    inverse_prior_weights,
+    kl_by_class,
+    overshoot_by_case,
 )
-from deweight.metrics import kl_divergence, overshoot, stochastic_classify
-from deweight.priors import effective_prior, prediction_consistent_prior, replace_prior
+from deweight.predictions import Predictions, read_predictions, write_predictions
+from deweight.priors import effective_prior, prediction_consistent_prior
+from deweight.verdict import bias_verdict, pcp_table
 
 __all__ = [
-    "SIMULATION_CASES",
-    "REAL_CASES",
-    "Predictions",
-    "bias_verdict",
-    "corrected_cases",
+    "SUBSET_METHODS",
     "draw_large_test_set",
+    "evaluate_real_sweep",
     "evaluate_recipe_comparison",
-    "inverse_prior_weights",
+    "evaluate_simulation_sweep",
+    "load_training_table",
     "nested_prefix",
-    "kl_by_class",
-    "overshoot_by_case",
-    "pcp_table",
-    "read_parquet_with_metadata",
-    "read_predictions",
+    "nested_subset",
     "train_and_predict",
-    "write_csv_atomic",
-    "write_parquet_atomic",
-    "write_predictions",
+    "train_sweep_member",
 ]
 
 log = logging.getLogger(__name__)
-
-#: The five cases of Figs. 6-7: three trained models and two post-hoc corrections (Eq. 12).
-SIMULATION_CASES = ("base", "weighted", "dewatered", "biased", "debiased")
-#: The cases of Figs. 8-9: the paper's three and, beyond the paper, "calibrated" (BCTS on dev).
-REAL_CASES = ("base", "weighted", "deweighted", "calibrated")
-
-# --------------------------------------------------------------------------------------------
-# Training
-# --------------------------------------------------------------------------------------------
-
-
-def inverse_prior_weights(labels, n_classes: int) -> np.ndarray:
-    """Per-example training weights w_i = 1/P(i), Eq. 19 of Lake & Tsai (2022).
-
-    ``P(i)`` is the class fraction of the training set itself (Eq. 3), as in Clarke et al.
-    (2020), so the weighted set mimics one with equal contributions from every class.
-
-    Parameters
-    ----------
-    labels : array_like of shape (N,)
-        Class index of each training example.
-    n_classes : int
-        Number of classes.
-
-    Returns
-    -------
-    ndarray of shape (N,)
-        The weight of each example.
-
-    Raises
-    ------
-    ValueError
-        If a class has no training example (its weight would be infinite).
-    """
-    labels = np.asarray(labels)
-    fractions = effective_prior(labels, n_classes=n_classes)
-    empty = np.flatnonzero(fractions == 0)
-    if empty.size:
-        raise ValueError(
-            f"class {int(empty[0])} has no training example, so its weight 1/P(i) is infinite; "
-            "use a larger training set"
-        )
-    return 1.0 / fractions[labels]
-
-
-@dataclass(frozen=True)
-class Predictions:
-    """A model's class probabilities on a test set, with what is needed to evaluate them.
-
-    Attributes
-    ----------
-    probs : ndarray of shape (n, C)
-        Test-set probabilities.
-    labels : ndarray of shape (n,)
-        True test-set classes.
-    metadata : dict
-        ``variant``, ``size_requested``, ``size_used``, ``model_prior`` (Eq. 7 prior of the
-        training set the model saw), ``training_fractions`` (unweighted Eq. 3 fractions of that
-        set), ``class_names`` and the fit report.
-    """
-
-    probs: np.ndarray
-    labels: np.ndarray
-    metadata: dict
 
 
 def train_and_predict(
@@ -173,304 +100,6 @@ def train_and_predict(
         classifier.fit_report_,
     )
     return classifier, classifier.predict_proba(X_test)
-
-
-def write_predictions(path, probs, labels, metadata: Mapping) -> None:
-    """Write test-set probabilities (columns p0..p{C-1}) and true labels to Parquet."""
-    probs = np.asarray(probs, dtype=np.float64)
-    frame = pd.DataFrame({f"p{i}": probs[:, i] for i in range(probs.shape[1])})
-    frame["label"] = np.asarray(labels, dtype=np.int64)
-    write_parquet_atomic(frame, path, metadata=dict(metadata))
-
-
-def read_predictions(path) -> Predictions:
-    """Read what :func:`write_predictions` wrote."""
-    frame, metadata = read_parquet_with_metadata(path)
-    columns = sorted((c for c in frame.columns if c.startswith("p")), key=lambda c: int(c[1:]))
-    return Predictions(
-        probs=frame[columns].to_numpy(np.float64),
-        labels=frame["label"].to_numpy(np.int64),
-        metadata=metadata,
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# Corrections and evaluation
-# --------------------------------------------------------------------------------------------
-
-
-def corrected_cases(
-    predictions: Mapping[str, Predictions],
-    *,
-    target_prior=None,
-    debias_prior=None,
-    weighted_correction: str = "deweighted",
-) -> dict[str, np.ndarray]:
-    """Add the post-hoc corrections of Eq. 12 to the trained models' probabilities.
-
-    * ``dewatered`` (simulation) / ``deweighted`` (real data): the weighted model's
-      probabilities with its weighted prior (Eq. 7) replaced by the unweighted class fractions
-      of the same training set (Eq. 3) -- the prior a user of weighted training knows.
-    * ``debiased``: the biased model's probabilities with its (equal-composition) prior
-      replaced by ``debias_prior``, the representative prior (the simulation's 60/38/2).
-    * ``calibrated`` (beyond the paper): a weighted model trained on the train split only and
-      recalibrated (BCTS, :class:`deweight.Calibrator`) on the dev split. Its probabilities
-      carry the dev split's class balance (``Calibrator.prior_``, stored as its
-      ``model_prior``), which Eq. 12 replaces by its training set's class fractions, so that
-      it answers the same question as ``base`` and ``deweighted``.
-
-    Parameters
-    ----------
-    predictions : mapping of variant -> Predictions
-        Any of ``base``, ``weighted``, ``biased``, ``calibrated``.
-    target_prior : array_like of shape (C,), optional
-        Overrides the training fractions as the new prior for the weighted model.
-    debias_prior : array_like of shape (C,), optional
-        New prior for the biased model; required when ``biased`` is present.
-    weighted_correction : str, default "deweighted"
-        Name of the corrected weighted model: the paper says "dewatered" in Sect. 4.1 (Figs.
-        6-7) and "deweighted" for the real data (Figs. 8-9).
-
-    Returns
-    -------
-    dict of case -> ndarray of shape (n, C)
-        The trained cases unchanged plus the corrected ones.
-    """
-    cases = {variant: p.probs for variant, p in predictions.items()}
-    if "weighted" in predictions:
-        weighted = predictions["weighted"]
-        new = weighted.metadata["training_fractions"] if target_prior is None else target_prior
-        cases[weighted_correction] = replace_prior(
-            weighted.probs, weighted.metadata["model_prior"], new
-        )
-    if "biased" in predictions:
-        if debias_prior is None:
-            raise ValueError("debias_prior is needed to correct the biased model")
-        biased = predictions["biased"]
-        cases["debiased"] = replace_prior(
-            biased.probs, biased.metadata["model_prior"], debias_prior
-        )
-    if "calibrated" in predictions:
-        calibrated = predictions["calibrated"]
-        cases["calibrated"] = replace_prior(
-            calibrated.probs,
-            calibrated.metadata["model_prior"],
-            calibrated.metadata["training_fractions"],
-        )
-    return cases
-
-
-def _case_seed(seed: int, size: int, case: str) -> np.random.Generator:
-    """An independent, reproducible generator for the stochastic classifier of one case."""
-    return np.random.default_rng([seed, size, sum(ord(ch) * 31**k for k, ch in enumerate(case))])
-
-
-def overshoot_by_case(
-    cases: Mapping[str, np.ndarray], labels, *, size: int, seed: int
-) -> pd.DataFrame:
-    """Observed minus predicted completeness, reliability and F1 for each case (Eqs. 9-11).
-
-    Classes are assigned with the stochastic classifier of Sect. 3.1, seeded per case and size.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Long table: case, size, class, metric, observed, predicted, sigma, overshoot, z.
-    """
-    frames = []
-    for case, probs in cases.items():
-        assigned = stochastic_classify(probs, _case_seed(seed, size, case))
-        table = overshoot(labels, probs, assigned)
-        table.insert(0, "size", size)
-        table.insert(0, "case", case)
-        frames.append(table)
-    return pd.concat(frames, ignore_index=True)
-
-
-def kl_by_class(cases: Mapping[str, np.ndarray], true_probs, labels, *, size: int) -> pd.DataFrame:
-    """Mean KL divergence of each case from the true posterior, per true class (Eq. 21, Fig. 7).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns case, size, class, mean_kl (nats), sem_kl (standard error of the mean), n.
-    """
-    labels = np.asarray(labels)
-    rows = []
-    for case, probs in cases.items():
-        divergence = kl_divergence(true_probs, probs)
-        for cls in range(true_probs.shape[1]):
-            values = divergence[labels == cls]
-            n = values.size
-            rows.append(
-                {
-                    "case": case,
-                    "size": size,
-                    "class": cls,
-                    "mean_kl": float(values.mean()) if n else np.nan,
-                    "sem_kl": float(values.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan,
-                    "n": n,
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def pcp_table(
-    probs,
-    assumed_priors: Mapping[str, Sequence[float]],
-    *,
-    class_names: Sequence[str],
-    method: str,
-    tol: float,
-    max_iter: int,
-    extra: Mapping | None = None,
-    true_fractions=None,
-    model_prior_name: str | None = None,
-) -> pd.DataFrame:
-    """Prediction-consistent priors (Eq. 14) of one probability table under several model priors.
-
-    Parameters
-    ----------
-    probs : ndarray of shape (n, C) or chunked source
-        Model probabilities on an unlabelled set.
-    assumed_priors : mapping of name -> prior
-        The model priors P_M(i) to assume, e.g. ``{"flat": ..., "training": ...}``.
-    class_names : sequence of str
-    method, tol, max_iter
-        Passed to :func:`deweight.priors.prediction_consistent_prior`.
-    extra : mapping, optional
-        Constant columns to add (e.g. task, model, data source).
-    true_fractions : array_like of shape (C,), optional
-        Known class fractions of the set, for comparison.
-    model_prior_name : str, optional
-        Which of ``assumed_priors`` the model really was trained with, when known. Eq. 14
-        is only meaningful under that one; the others show what a wrong assumption does.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per assumed prior and class: assumed_prior_name, class, class_name,
-        assumed_prior, is_model_prior, mean_probability, pcp, stderr, on_boundary (a PCP
-        within 10^-3 standard errors of zero, where the standard error is only indicative),
-        true_fraction, iterations, converged, method. The solver's wall time goes to the log,
-        not the table, so that a rerun writes the same bytes.
-    """
-    rows = []
-    for name, prior in assumed_priors.items():
-        result = prediction_consistent_prior(
-            probs, np.asarray(prior, dtype=np.float64), method=method, tol=tol, max_iter=max_iter
-        )
-        log.info(
-            "PCP under the %s prior: %s, %d iterations, %.3f s",
-            name,
-            result.method,
-            result.iterations,
-            result.seconds,
-        )
-        for cls, cls_name in enumerate(class_names):
-            row = dict(extra or {})
-            row.update(
-                assumed_prior_name=name,
-                **{"class": cls},
-                class_name=cls_name,
-                assumed_prior=float(result.model_prior[cls]),
-                is_model_prior=(None if model_prior_name is None else name == model_prior_name),
-                mean_probability=float(result.mean_probability[cls]),
-                pcp=float(result.prior[cls]),
-                stderr=float(result.stderr[cls]),
-                on_boundary=bool(result.prior[cls] < 1e-3 * result.stderr[cls]),
-                true_fraction=(
-                    float(true_fractions[cls]) if true_fractions is not None else np.nan
-                ),
-                iterations=result.iterations,
-                converged=bool(result.converged),
-                method=result.method,
-            )
-            rows.append(row)
-    return pd.DataFrame(rows)
-
-
-VERDICTS = ("no significant bias", "prior mismatch", "probabilities inaccurate")
-
-
-def bias_verdict(
-    model_prior,
-    pcp,
-    pcp_stderr,
-    max_abs_overshoot_z,
-    *,
-    z_threshold: float = 3.0,
-    model_prior_variance=None,
-) -> pd.DataFrame:
-    """Say, class by class, whether a model's training composition has biased it.
-
-    Two tests from Sect. 2 of Lake & Tsai (2022), both reported:
-
-    1. the model's prior P_M(i) (Eq. 7) against the prediction-consistent prior of unlabelled
-       data (Eq. 14): a difference of more than ``z_threshold`` standard errors is a
-       **prior mismatch**, which Eq. 12 can correct;
-    2. the overshoot of completeness, reliability and F1 on labelled data (Eqs. 9-11): an
-       overshoot of more than ``z_threshold`` sigma with no prior mismatch means the
-       **probabilities are inaccurate** in a way no prior replacement fixes. An infinite z
-       (a predicted metric with zero variance that is missed) counts as significant.
-
-    Otherwise: **no significant bias**.
-
-    Parameters
-    ----------
-    model_prior, pcp, pcp_stderr : array_like of shape (C,)
-    max_abs_overshoot_z : array_like of shape (C,)
-        Largest |z| of the overshoot over the three metrics, per class.
-    z_threshold : float
-    model_prior_variance : array_like of shape (C,), optional
-        Variance of the model prior itself when it is an estimate, e.g. the class fractions of
-        a training set of N rows, P(1-P)/N; zero (a prior fixed by construction) if omitted.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns class, model_prior, pcp, pcp_stderr, pcp_on_boundary, prior_difference_sigma,
-        max_abs_overshoot_z, verdict, z_threshold. ``pcp_on_boundary`` marks a PCP within
-        10^-3 standard errors of zero, where the normal approximation behind its standard
-        error does not hold and the difference in sigma is only indicative.
-    """
-    model_prior = np.asarray(model_prior, dtype=np.float64)
-    pcp = np.asarray(pcp, dtype=np.float64)
-    stderr = np.asarray(pcp_stderr, dtype=np.float64)
-    max_z = np.abs(np.asarray(max_abs_overshoot_z, dtype=np.float64))
-    prior_variance = (
-        np.zeros_like(model_prior)
-        if model_prior_variance is None
-        else np.asarray(model_prior_variance, dtype=np.float64)
-    )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        difference = (model_prior - pcp) / np.sqrt(stderr**2 + prior_variance)
-    verdicts = []
-    for diff, z in zip(difference, max_z, strict=True):
-        if not np.isnan(diff) and abs(diff) > z_threshold:
-            verdicts.append(VERDICTS[1])
-        elif not np.isnan(z) and z > z_threshold:
-            verdicts.append(VERDICTS[2])
-        else:
-            verdicts.append(VERDICTS[0])
-    return pd.DataFrame(
-        {
-            "class": np.arange(model_prior.size),
-            "model_prior": model_prior,
-            "pcp": pcp,
-            "pcp_stderr": stderr,
-            "pcp_on_boundary": pcp < 1e-3 * stderr,
-            "prior_difference_sigma": difference,
-            "max_abs_overshoot_z": max_z,
-            "verdict": verdicts,
-            "z_threshold": z_threshold,
-        }
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# One member of a size sweep
-# --------------------------------------------------------------------------------------------
 
 
 def load_training_table(path, *, role: str) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -832,7 +461,7 @@ def evaluate_simulation_sweep(
             tables.append(
                 pcp_table(
                     probs_of(variant),
-                    {"model prior (Eq. 7)": pred.metadata["model_prior"]},
+                    {"model prior (Eq. 7)": case_prior(variant, pred)},
                     class_names=class_names,
                     **solver,
                     extra={"model": variant, "size": largest, "test_rows": test_rows},
@@ -1018,32 +647,10 @@ def evaluate_real_sweep(
         )
 
     verdicts = []
-    model_priors = {
-        "base": predictions["base"].metadata["model_prior"] if "base" in predictions else None,
-        "weighted": (
-            predictions["weighted"].metadata["model_prior"] if "weighted" in predictions else None
-        ),
-        "deweighted": (
-            predictions["weighted"].metadata["training_fractions"]
-            if "weighted" in predictions
-            else None
-        ),
-        # After Eq. 12 (corrected_cases) the calibrated case carries its training fractions.
-        "calibrated": (
-            predictions["calibrated"].metadata["training_fractions"]
-            if "calibrated" in predictions
-            else None
-        ),
-    }
-    trained_as = {
-        "base": "base",
-        "weighted": "weighted",
-        "deweighted": "weighted",
-        "calibrated": "calibrated",
-    }
     at_largest = overshoot_table[overshoot_table["size"] == largest]
     for case, probs in cases_at[largest].items():
-        prior = np.asarray(model_priors[case], dtype=np.float64)
+        trained = predictions[TRAINED_FROM[case]]
+        prior = np.asarray(case_prior(case, trained), dtype=np.float64)
         result = prediction_consistent_prior(
             probs, prior, method=pcp_method, tol=tol, max_iter=max_iter
         )
@@ -1057,7 +664,7 @@ def evaluate_real_sweep(
         )
         # A training set's class fractions are themselves estimates (base, deweighted); the
         # flat prior of the weighted model is fixed by construction.
-        size_used = predictions[trained_as[case]].metadata["size_used"]
+        size_used = trained.metadata["size_used"]
         prior_variance = None if case == "weighted" else prior * (1 - prior) / size_used
         table = bias_verdict(
             prior,
@@ -1077,39 +684,3 @@ def evaluate_real_sweep(
         pd.concat(pcps, ignore_index=True),
         pd.concat(verdicts, ignore_index=True),
     )
-
-
-#: Galaxy, star and QSO probability columns of the Clarke et al. (2020) catalogue, as
-#: resources/archive/clarke2020.parquet keeps them (config: archive.clarke2020).
-CLARKE_PROBABILITY_COLUMNS = ("class_prob_galaxy", "class_prob_star", "class_prob_quasar")
-
-
-def clarke_pcp_table(
-    path,
-    *,
-    training_prior,
-    method: str,
-    tol: float,
-    max_iter: int,
-    columns=CLARKE_PROBABILITY_COLUMNS,
-) -> pd.DataFrame:
-    """Sect. 4.4: PCPs of the Clarke et al. (2020) catalogue, streamed from Parquet.
-
-    Assumes (a) a flat model prior and (b) the training-set balance 72.9/15.0/12.1 % that the
-    paper quotes. The paper found a mean of 41.8/53.5/4.6 %, PCPs of 44.6/55.0/0.4 % (flat) and
-    37.6/61.0/1.3 % (training prior).
-    """
-    from deweight.io import open_catalog
-
-    catalog = open_catalog(path, list(columns))
-    table = pcp_table(
-        catalog,
-        {"flat": np.full(3, 1 / 3), "training composition": np.asarray(training_prior)},
-        class_names=["galaxy", "star", "qso"],
-        method=method,
-        tol=tol,
-        max_iter=max_iter,
-        extra={"task": "clarke2020", "model": "Clarke et al. (2020)"},
-    )
-    table.insert(0, "probabilities", "Clarke et al. (2020) catalogue")
-    return table
