@@ -130,3 +130,24 @@ def test_whole_bundled_dag_runs_end_to_end_on_the_mini_config(tmp_path):
         "star/galaxy/QSO task",
     ):
         assert caption in html, caption
+    # The recipe comparison (its own targets, not in the default run) reuses the sweep's models
+    # and trains only the other recipe at simulation.recipe_comparison_sizes.
+    figures = results / "simulation" / "figures"
+    recipes = run_snakemake(
+        [
+            "--cores",
+            "2",
+            "results/simulation/figures/fig6_recipes.pdf",
+            "results/simulation/figures/fig7_recipes.pdf",
+            "--configfile",
+            str(REPO / "tests" / "config" / "mini.yaml"),
+        ],
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert recipes.returncode == 0, (recipes.stdout[-2000:], recipes.stderr[-5000:])
+    for fig in ("fig6_recipes", "fig7_recipes"):
+        for ext in ("pdf", "png"):
+            assert (figures / f"{fig}.{ext}").stat().st_size > 0
+        plotted = pd.read_csv(figures / f"{fig}.csv")
+        assert set(plotted["recipe"]) == {"fast", "paper"}
