@@ -24,16 +24,11 @@ import pytest
 import yaml
 from archive_server import TLS_CERT, FakeArchive
 from sky import build_sky
+from workflow_settings import ACQUIRE_RULES
 
 REPO = Path(__file__).resolve().parents[1]
 ARCHIVE_RULES = [
-    "acquire_sdss_specobj",
-    "acquire_sdss_photoobj",
-    "acquire_sdss_twomass",
-    "acquire_allwise",
-    "acquire_bzcat5",
-    "acquire_4lac",
-    "acquire_clarke2020",
+    *ACQUIRE_RULES,
     "blazar_catalog",
     "prepare_task",
     "class_table",

@@ -13,19 +13,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from workflow_settings import ACQUIRE_RULES
 
 pytest_plugins = ["archive_server"]
 
 REPO = Path(__file__).resolve().parents[1]
-ACQUIRE_RULES = [
-    "acquire_sdss_specobj",
-    "acquire_sdss_photoobj",
-    "acquire_sdss_twomass",
-    "acquire_allwise",
-    "acquire_bzcat5",
-    "acquire_4lac",
-    "acquire_clarke2020",
-]
 
 
 def proposed_archive_config() -> dict:

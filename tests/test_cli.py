@@ -16,6 +16,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from cli_checks import assert_one_line_error
 
 from deweight.cli import main
 from deweight.io import open_catalog, write_table_atomic
@@ -149,16 +150,6 @@ def probabilities(frame: pd.DataFrame) -> np.ndarray:
 
 def prob_cols() -> list[str]:
     return ["--prob-cols", ",".join(CLASSES)]
-
-
-def assert_one_line_error(status: int, err: str, *fragments: str) -> None:
-    assert status == 1
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("deweight: error: ")
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def leftovers(directory) -> list[str]:

@@ -8,6 +8,17 @@ from deweight._workflow import read_workflow_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+#: The acquisition rules of workflow/rules/acquire.smk: what archive mode downloads.
+ACQUIRE_RULES = (
+    "acquire_sdss_specobj",
+    "acquire_sdss_photoobj",
+    "acquire_sdss_twomass",
+    "acquire_allwise",
+    "acquire_bzcat5",
+    "acquire_4lac",
+    "acquire_clarke2020",
+)
+
 
 def workflow_config() -> dict:
     """config/config.yaml with the schema's defaults filled in, as the workflow sees it."""
