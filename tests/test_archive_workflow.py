@@ -2,18 +2,16 @@
 which changes re-run a download (params) and which do not (adapter code, timeouts)."""
 
 import copy
-import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
-from workflow_settings import ACQUIRE_RULES
+from workflow_settings import ACQUIRE_RULES, run_snakemake
 
 pytest_plugins = ["archive_server"]
 
@@ -56,15 +54,7 @@ def workflow_copy(tmp_path: Path, archive: dict) -> Path:
 
 
 def snakemake(work: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", *args],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
+    return run_snakemake(args, cwd=work, timeout=timeout)
 
 
 def test_the_proposed_archive_config_satisfies_the_proposed_schema():

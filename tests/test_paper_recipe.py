@@ -1,14 +1,13 @@
 """Paper-faithful mode (issue 13): plain nested prefixes, the recipe-against-recipe evaluation
 and figures, the Sect. 4.1 priors on a large test set, and the paper-recipe profile."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from workflow_settings import run_snakemake
 
 from deweight import figures, simulate
 from deweight._files import write_parquet_atomic
@@ -261,13 +260,7 @@ def test_paper_profile_preset_trains_every_model_with_the_papers_recipe():
 
 
 def _snakemake(*args):
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_snakemake(args)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout + result.stderr
 

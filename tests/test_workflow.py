@@ -2,22 +2,14 @@
 whole bundled DAG end to end on the tiny tests/config/mini.yaml."""
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from workflow_settings import run_snakemake
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-
-
-def run_snakemake(args, cwd=REPO, timeout=300):
-    return subprocess.run(
-        [*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
-    )
 
 
 @pytest.mark.parametrize("source", ["bundled", "archive"])

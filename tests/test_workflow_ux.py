@@ -6,34 +6,19 @@ Ctrl-C in a workflow script is tested in tests/test_workflow_glue.py.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from workflow_settings import run_snakemake
 
 from deweight._workflow import ConfigError, check_config
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
-
-
-def snakemake(args, cwd=REPO, timeout=300):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH")]))
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
 
 
 def shipped_config() -> dict:
@@ -89,7 +74,7 @@ def test_an_unknown_top_level_key_and_a_bad_value_are_both_reported_briefly():
 
 
 def test_snakemake_reports_an_unknown_key_in_a_few_lines():
-    result = snakemake(["-n", "--config", "realdata={bogus: 1}"])
+    result = run_snakemake(["-n", "--config", "realdata={bogus: 1}"])
     assert result.returncode != 0
     text = result.stdout + result.stderr
     assert "unknown key 'bogus' in realdata" in text
@@ -117,9 +102,9 @@ def small_run(tmp_path_factory):
     (root / "resources").mkdir()
     shutil.copytree(REPO / "resources" / "bundled", root / "resources" / "bundled")
     targets = ["results/bundled/tables/table3.csv", "results/bundled/figures/fig4.png"]
-    run = snakemake(["--cores", "1", *targets], cwd=root)
+    run = run_snakemake(["--cores", "1", *targets], cwd=root)
     assert run.returncode == 0, run.stderr[-3000:]
-    report = snakemake(["--report", "results/report.html", *targets], cwd=root)
+    report = run_snakemake(["--report", "results/report.html", *targets], cwd=root)
     assert report.returncode == 0, report.stderr[-3000:]
     return run, (root / "results" / "report.html").read_text(errors="replace")
 

@@ -1,7 +1,11 @@
-"""The workflow's own settings, for tests that call library functions the way the workflow does."""
+"""The workflow as tests see it: its own settings, for tests that call library functions the
+way the workflow does, and one way to run Snakemake on it in a subprocess."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from deweight._workflow import read_workflow_config
@@ -30,3 +34,22 @@ def workflow_prepare_settings() -> dict:
     workflow/scripts/prepare_task.py passes them."""
     config = workflow_config()
     return dict(config["prepare"], split_seed=config["seed"])
+
+
+def run_snakemake(args, cwd=REPO_ROOT, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``python -m snakemake ARGS`` in ``cwd`` with this checkout's library first on the path
+    (so the scripts import the code under test) and loopback exempt from any proxy (the local
+    archive of the archive tests)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(REPO_ROOT / "src"), env.get("PYTHONPATH")])
+    )
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
