@@ -273,6 +273,17 @@ def test_write_table_atomic_round_trip(tmp_path, ending):
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize(
+    ("ending", "gzipped"), [("csv", False), ("csv.gz", True), ("CSV.GZ", True)]
+)
+def test_csv_is_gzipped_exactly_when_the_name_ends_in_gz(tmp_path, ending, gzipped):
+    path = tmp_path / f"out.{ending}"
+    write_table_atomic(pd.DataFrame({"n": [1, 2, 3]}), path)
+    assert (path.read_bytes()[:2] == b"\x1f\x8b") is gzipped  # gzip's magic number
+    back = pd.read_csv(path, compression="gzip" if gzipped else None)
+    assert back["n"].tolist() == [1, 2, 3]
+
+
 def test_write_table_atomic_keeps_a_named_index_and_arrow_input(tmp_path):
     frame = pd.DataFrame({"value": [1.0, 2.0]}, index=pd.Index(["x", "y"], name="class"))
     write_table_atomic(frame, tmp_path / "indexed.csv")

@@ -235,12 +235,9 @@ def _native_fits_values(values) -> np.ndarray:
     if array.dtype.kind == "S":
         # FITS pads strings with blanks; readers expect them without.
         return np.char.strip(np.char.decode(array, "ascii", errors="replace")).astype(object)
-    if array.dtype.byteorder not in ("=", "|") and array.dtype.byteorder != _NATIVE_ORDER:
+    if not array.dtype.isnative:  # FITS stores big-endian numbers
         array = array.astype(array.dtype.newbyteorder("="))
     return array
-
-
-_NATIVE_ORDER = "<" if np.little_endian else ">"
 
 
 class _CsvBackend:
@@ -638,10 +635,9 @@ class _ArrowTableWriter:
         elif self.file_format == "csv":
             import pyarrow.csv as pa_csv
 
-            gzipped = self.path.name.lower().endswith(".gz")
-            self._sink = pa.OSFile(os.fspath(self.path), "wb")
-            if gzipped:
-                self._sink = pa.CompressedOutputStream(self._sink, "gzip")
+            # Not compression="detect": that misses an upper-case ".GZ".
+            compression = "gzip" if self.path.name.lower().endswith(".gz") else None
+            self._sink = pa.output_stream(os.fspath(self.path), compression=compression)
             self._writer = pa_csv.CSVWriter(
                 self._sink, schema, write_options=pa_csv.WriteOptions(quoting_style="needed")
             )
