@@ -299,10 +299,13 @@ def _arrow_to_numpy(array: pa.Array) -> np.ndarray:
     if array.null_count == 0 and (
         pa.types.is_floating(array.type) or pa.types.is_integer(array.type)
     ):
-        # A read-only view of Arrow's (possibly memory-mapped) buffer, as
-        # to_numpy(zero_copy_only=True) gives, but DLPack does not import pandas as pyarrow's
-        # to_numpy does on its first call (a third of a second).
-        return np.from_dlpack(array)
+        # A view of Arrow's buffer, as to_numpy(zero_copy_only=True) gives, but DLPack (pyarrow
+        # >= 15) does not import pandas as to_numpy does on its first call (a third of a second).
+        values = np.from_dlpack(array)
+        # The buffer may be a read-only memory map. A DLPack capsule older than version 1.0 (as
+        # older pyarrow, or numpy < 2.1, exchange) cannot say so; numpy then marks it writeable.
+        values.flags.writeable = False
+        return values
     # Nulls become NaN in numeric columns and None in string columns.
     return array.to_numpy(zero_copy_only=False)
 
