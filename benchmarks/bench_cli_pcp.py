@@ -13,7 +13,10 @@ Usage::
     python benchmarks/bench_cli_pcp.py --rows 2000000  # quick check
 
 The file is written to a temporary directory (``--directory`` to choose one) and deleted at the
-end unless ``--keep`` is given.
+end unless ``--keep`` is given. ``--compare-src DIR`` also times read-only passes of another
+version's ``deweight/io.py`` under ``DIR`` (e.g. ``git archive <commit> src | tar -x -C /tmp/old``
+then ``--compare-src /tmp/old/src``), interleaved with this version's in the same process, and
+reports the median of the paired time ratios: on a shared machine that is steadier than two runs.
 """
 
 from __future__ import annotations
@@ -108,6 +111,35 @@ def read_only_pass(catalog) -> float:
     return time.perf_counter() - start
 
 
+def compare_read_passes(path: Path, other_src: Path, chunk_rows: int, rounds: int) -> dict:
+    """Interleave read-only passes of this ``deweight.io`` and the one under ``other_src``."""
+    import importlib.util
+    import sys
+
+    import deweight.io
+
+    spec = importlib.util.spec_from_file_location("deweight_io_other", other_src / "deweight/io.py")
+    other = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = other  # dataclasses look their module up while it is executed
+    spec.loader.exec_module(other)
+    catalogs = {
+        name: module.open_catalog(path, COLUMNS, chunk_rows=chunk_rows, reuse_buffer=True)
+        for name, module in (("this", deweight.io), ("other", other))
+    }
+    seconds = {name: [] for name in catalogs}
+    for round_index in range(rounds):
+        order = ("this", "other") if round_index % 2 == 0 else ("other", "this")
+        for name in order:
+            seconds[name].append(read_only_pass(catalogs[name]))
+    ratios = [a / b for a, b in zip(seconds["this"], seconds["other"], strict=True)]
+    return {
+        "other_src": str(other_src),
+        "rounds": rounds,
+        "read_only_seconds_median": {k: round(statistics.median(v), 4) for k, v in seconds.items()},
+        "ratio_this_to_other_read_seconds_median": round(statistics.median(ratios), 3),
+    }
+
+
 def baseline(path: Path, model_prior: np.ndarray, prior: np.ndarray, n_passes: int, args) -> dict:
     """pandas.read_parquet of the whole file, then plain NumPy Eq. 14 recursion passes.
 
@@ -154,6 +186,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--directory", type=Path, default=None)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--json-out", type=Path, default=None)
+    parser.add_argument("--compare-src", type=Path, default=None)
+    parser.add_argument("--compare-rounds", type=int, default=40)
     args = parser.parse_args(argv)
 
     load_before = load_average()
@@ -182,6 +216,11 @@ def main(argv=None) -> dict:
         solve_seconds = time.perf_counter() - start
 
         base = baseline(path, model_prior, model_prior, args.baseline_passes, args)
+        compared = None
+        if args.compare_src is not None:
+            compared = compare_read_passes(
+                path, args.compare_src, args.chunk_rows, args.compare_rounds
+            )
         if args.keep:
             kept = Path.cwd() / path.name
             os.replace(path, kept)
@@ -230,6 +269,8 @@ def main(argv=None) -> dict:
             streaming_rate / (n / base_read_and_pass), 2
         ),
     }
+    if compared is not None:
+        report["compare"] = compared
     print(json.dumps(report, indent=2))
     if args.json_out:
         args.json_out.write_text(json.dumps(report, indent=2) + "\n")

@@ -1,7 +1,9 @@
 """Reachability probe, retries, chunk storage and the offline fast-fail of the workflow."""
 
+import email.utils
 import socket
 import time
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -18,6 +20,7 @@ from deweight.archive import (
     probe_service,
 )
 from deweight.archive.files import atomic_path
+from deweight.archive.network import raise_for_http_status
 
 
 def closed_port() -> int:
@@ -86,6 +89,83 @@ def test_retries_back_off_exponentially_then_give_up_with_the_last_error():
         )
     assert len(attempts) == 4
     assert delays == [0.5, 1.0, 1.5]
+
+
+def test_server_busy_answers_are_retried_after_the_wait_the_server_asks_for(httpserver):
+    # Over HTTP on 127.0.0.1: a 503 without Retry-After (exponential backoff), a 429 asking for
+    # 2 s (longer than the backoff, so honoured), a 503 asking for an hour as an HTTP date
+    # (more than backoff_max_s, so capped), then the answer.
+    an_hour_on = email.utils.format_datetime(datetime.now(UTC) + timedelta(hours=1), usegmt=True)
+    for status, headers in [
+        (503, {}),
+        (429, {"Retry-After": "2"}),
+        (503, {"Retry-After": an_hour_on}),
+    ]:
+        httpserver.expect_ordered_request("/table").respond_with_data(
+            "busy", status=status, headers=headers
+        )
+    httpserver.expect_ordered_request("/table").respond_with_data("the table")
+    url = httpserver.url_for("/table")
+    network = NetworkSettings(retries=3, backoff_initial_s=0.5, backoff_max_s=10, backoff_jitter=0)
+    delays = []
+
+    def fetch():
+        response = requests.get(url, timeout=5)
+        raise_for_http_status(response, "Local archive")
+        return response.text
+
+    result = call_with_retries(
+        fetch, description=f"GET {url}", settings=network, sleep=delays.append
+    )
+    assert result == "the table"
+    assert delays == [0.5, 2.0, 10.0]
+    httpserver.check_assertions()
+
+
+def test_a_server_that_stays_busy_ends_in_an_error_naming_the_url_and_the_attempts(httpserver):
+    httpserver.expect_request("/table").respond_with_data("down", status=503)
+    url = httpserver.url_for("/table")
+    network = NetworkSettings(retries=2, backoff_initial_s=0.1, backoff_jitter=0)
+
+    def fetch():
+        raise_for_http_status(requests.get(url, timeout=5), "Local archive")
+
+    with pytest.raises(TransientServiceError) as caught:
+        call_with_retries(fetch, description=f"GET {url}", settings=network, sleep=lambda s: None)
+    message = str(caught.value)
+    assert f"GET {url} failed after 3 attempts" in message
+    assert f"Local archive answered HTTP 503 for {url}: down" in message
+    assert len(httpserver.log) == 3
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_tap_service_busy_answer_keeps_its_retry_after_through_pyvo(httpserver, status):
+    from pyvo.dal.exceptions import DALServiceError
+
+    from deweight.archive.tap import _translated_pyvo_errors
+
+    httpserver.expect_request("/tap/async").respond_with_data(
+        "busy", status=status, headers={"Retry-After": "7"}
+    )
+    url = httpserver.url_for("/tap/async")
+    with pytest.raises(TransientServiceError, match=f"IRSA TAP at {url}") as caught:
+        with _translated_pyvo_errors("IRSA TAP", url):
+            try:
+                requests.post(url, timeout=5).raise_for_status()
+            except requests.HTTPError as error:
+                raise DALServiceError.from_except(error, url) from error  # as pyvo does
+    assert caught.value.retry_after_s == 7.0
+
+
+@pytest.mark.parametrize("header", ["soon", "", "-5"])
+def test_a_malformed_retry_after_falls_back_to_the_backoff(httpserver, header):
+    httpserver.expect_request("/table").respond_with_data(
+        "busy", status=503, headers={"Retry-After": header}
+    )
+    response = requests.get(httpserver.url_for("/table"), timeout=5)
+    with pytest.raises(TransientServiceError) as caught:
+        raise_for_http_status(response, "Local archive")
+    assert caught.value.retry_after_s is None
 
 
 def test_permanent_errors_are_not_retried():

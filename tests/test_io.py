@@ -127,6 +127,31 @@ def test_extra_columns_come_with_offsets(tmp_path, ending):
     np.testing.assert_array_equal(ids, frame["source_id"].to_numpy())
 
 
+def test_parquet_columns_are_read_only_views_at_the_right_rows(tmp_path):
+    # Row groups of 7 and blocks of 5 make batches that start part way into Arrow's buffers, so
+    # a view that ignored the array's offset would return the wrong rows.
+    n_rows = 23
+    table = pa.table(
+        {
+            "p": pa.array(np.linspace(0.0, 1.0, n_rows), pa.float32()),
+            "small": pa.array(np.arange(n_rows) - 11, pa.int16()),
+            "count": pa.array(np.arange(n_rows) * 3, pa.uint8()),
+            "gappy": pa.array([None if i % 4 == 0 else i for i in range(n_rows)], pa.int64()),
+        }
+    )
+    path = tmp_path / "views.parquet"
+    pq.write_table(table, path, row_group_size=7)
+    chunks = list(open_catalog(path, ["p"], chunk_rows=5).iter_batches(["small", "count", "gappy"]))
+    for name in ("small", "count"):
+        blocks = [chunk.extra[name] for chunk in chunks]
+        assert all(block.dtype == table.column(name).type.to_pandas_dtype() for block in blocks)
+        assert not any(block.flags.writeable for block in blocks)  # Arrow's (mapped) memory
+        np.testing.assert_array_equal(np.concatenate(blocks), table.column(name).to_numpy())
+    gappy = np.concatenate([chunk.extra["gappy"] for chunk in chunks])
+    expected = [np.nan if i % 4 == 0 else i for i in range(n_rows)]
+    np.testing.assert_array_equal(gappy, expected)  # nulls come back as NaN
+
+
 def test_reused_buffer_gives_the_same_values(tmp_path):
     path = tmp_path / "catalogue.parquet"
     write_table_atomic(make_frame(1000), path)
@@ -246,6 +271,17 @@ def test_write_table_atomic_round_trip(tmp_path, ending):
         back = Table.read(path, character_as_bytes=False).to_pandas()
     pd.testing.assert_frame_equal(back[frame.columns], frame, check_dtype=False, rtol=1e-12)
     assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("ending", "gzipped"), [("csv", False), ("csv.gz", True), ("CSV.GZ", True)]
+)
+def test_csv_is_gzipped_exactly_when_the_name_ends_in_gz(tmp_path, ending, gzipped):
+    path = tmp_path / f"out.{ending}"
+    write_table_atomic(pd.DataFrame({"n": [1, 2, 3]}), path)
+    assert (path.read_bytes()[:2] == b"\x1f\x8b") is gzipped  # gzip's magic number
+    back = pd.read_csv(path, compression="gzip" if gzipped else None)
+    assert back["n"].tolist() == [1, 2, 3]
 
 
 def test_write_table_atomic_keeps_a_named_index_and_arrow_input(tmp_path):

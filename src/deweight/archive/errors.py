@@ -30,7 +30,19 @@ class ArchiveError(RuntimeError):
 
 
 class TransientServiceError(ArchiveError):
-    """A failure worth retrying: timeout, dropped connection, HTTP 5xx or 429."""
+    """A failure worth retrying: timeout, dropped connection, HTTP 5xx or 429.
+
+    Parameters
+    ----------
+    message : str
+        What failed, naming the service and the URL.
+    retry_after_s : float, optional
+        How long the server asked to be left alone (its ``Retry-After`` header), in seconds.
+    """
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class ServiceUnreachableError(ArchiveError):

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
+from urllib3.exceptions import InvalidHeader
+from urllib3.util import Retry
 
 from .errors import ServiceUnreachableError, TransientServiceError
 
@@ -23,6 +25,7 @@ __all__ = [
     "http_status_is_transient",
     "probe_service",
     "raise_for_http_status",
+    "retry_after_seconds",
 ]
 
 log = logging.getLogger(__name__)
@@ -58,7 +61,8 @@ class NetworkSettings:
     backoff_initial_s : float
         Delay before the first retry, in seconds; it doubles on every further retry.
     backoff_max_s : float
-        Upper bound of a single delay, in seconds.
+        Upper bound of a single delay, in seconds, also when a server's ``Retry-After``
+        asks for longer.
     backoff_jitter : float
         Each delay is multiplied by a random factor in ``[1, 1 + backoff_jitter]`` so
         that parallel jobs do not retry in lock-step.
@@ -148,8 +152,22 @@ def raise_for_http_status(response: requests.Response, service: str) -> None:
     snippet = _body_snippet(response)
     message = f"{service} answered HTTP {status} for {response.url}: {snippet}"
     if http_status_is_transient(status):
-        raise TransientServiceError(message)
+        raise TransientServiceError(message, retry_after_s=retry_after_seconds(response))
     raise ArchiveResponseError(message)
+
+
+def retry_after_seconds(response: requests.Response | None) -> float | None:
+    """Seconds a response's ``Retry-After`` header asks to wait, or None without a valid one.
+
+    urllib3 parses both forms of the header (delay in seconds, or an HTTP date).
+    """
+    value = None if response is None else response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return Retry().parse_retry_after(value)
+    except InvalidHeader:
+        return None
 
 
 def _body_snippet(response: requests.Response, limit: int = 300) -> str:
@@ -181,7 +199,9 @@ def call_with_retries(
         Number of retries and backoff delays.
     transient : tuple of exception types
         Extra exception types to treat as transient, in addition to
-        ``TransientServiceError`` and requests' connection/timeout errors.
+        ``TransientServiceError`` and requests' connection/timeout errors. A
+        ``TransientServiceError`` carrying a server's ``Retry-After`` waits at least that
+        long (up to ``settings.backoff_max_s``) before the next attempt.
     sleep : callable
         Injected for tests.
 
@@ -207,6 +227,9 @@ def call_with_retries(
                     f"{description} failed after {attempts} attempts; last error: {error}"
                 ) from error
             delay = settings.backoff_delay(attempt)
+            asked = getattr(error, "retry_after_s", None)
+            if asked is not None:  # the server's Retry-After, within backoff_max_s
+                delay = max(delay, min(asked, settings.backoff_max_s))
             log.warning(
                 "%s failed (attempt %d/%d: %s); retrying in %.1f s",
                 description,

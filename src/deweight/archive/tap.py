@@ -27,7 +27,13 @@ from .errors import (
     TransientServiceError,
     TruncatedResultError,
 )
-from .network import NetworkSettings, TimeoutSession, call_with_retries, http_status_is_transient
+from .network import (
+    NetworkSettings,
+    TimeoutSession,
+    call_with_retries,
+    http_status_is_transient,
+    retry_after_seconds,
+)
 
 __all__ = ["run_async_query", "votable_reports_overflow"]
 
@@ -220,7 +226,8 @@ class _translated_pyvo_errors:
         if (error.code and http_status_is_transient(error.code)) or isinstance(
             cause, requests.exceptions.ConnectionError | requests.exceptions.Timeout
         ):
-            raise TransientServiceError(message) from error
+            wait = retry_after_seconds(getattr(cause, "response", None))
+            raise TransientServiceError(message, retry_after_s=wait) from error
         raise ArchiveResponseError(message) from error
 
 
