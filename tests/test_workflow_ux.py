@@ -132,7 +132,10 @@ def test_every_caption_the_rules_name_exists():
     text = "\n".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
     names = set(re.findall(r'table_report\(\s*(?:results_file\()?"[^"]+"\)?,\s*"([^"]+)"', text))
     names |= set(re.findall(r'caption="\.\./report/(\w+)\.rst"', text))
-    assert {"table1", "table2", "table3_4", "pcp_simulation", "pcp_real", "bias_verdict"} <= names
+    # figure_outputs(directory, name, caption, category)
+    names |= set(re.findall(r'figure_outputs\(\s*[^,]+\),\s*"[^"]+",\s*"(\w+)"', text))
+    assert {"table1", "table2", "class_table", "pcp_simulation", "pcp_real", "bias_verdict"} <= names
+    assert {"fig1", "fig6", "density", "overshoot_real"} <= names
     for name in names:
         assert (REPO / "workflow" / "report" / f"{name}.rst").is_file(), name
 
