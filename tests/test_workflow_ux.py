@@ -134,7 +134,14 @@ def test_every_caption_the_rules_name_exists():
     names |= set(re.findall(r'caption="\.\./report/(\w+)\.rst"', text))
     # figure_outputs(directory, name, caption, category)
     names |= set(re.findall(r'figure_outputs\(\s*[^,]+\),\s*"[^"]+",\s*"(\w+)"', text))
-    assert {"table1", "table2", "class_table", "pcp_simulation", "pcp_real", "bias_verdict"} <= names
+    assert {
+        "table1",
+        "table2",
+        "class_table",
+        "pcp_simulation",
+        "pcp_real",
+        "bias_verdict",
+    } <= names
     assert {"fig1", "fig6", "density", "overshoot_real"} <= names
     for name in names:
         assert (REPO / "workflow" / "report" / f"{name}.rst").is_file(), name
