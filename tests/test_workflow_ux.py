@@ -182,3 +182,45 @@ def test_readme_says_dewatered_and_deweighted_are_one_operation():
         '"Dewatered" (Figs. 6-7) and "deweighted" (Figs. 8-9) are the paper\'s own two words '
         "for one and the same operation" in readme
     )
+
+
+@pytest.mark.parametrize(
+    "caption, kind",
+    [
+        ("density", "density_figure"),
+        ("overshoot_real", "overshoot_figure"),
+        ("class_table", "split_table"),
+    ],
+)
+def test_real_data_captions_name_each_task_s_classes_as_its_data_does(caption, kind):
+    """The captions of Figs. 4-5, 8-9 and Tables 3-4 take their words from the registry: the
+    bundled star/galaxy/QSO task is never called star/galaxy/AGN (Fig. 8's caption once was)."""
+    from types import SimpleNamespace
+
+    from jinja2 import Environment
+
+    from deweight import registry
+
+    template = (REPO / "workflow" / "report" / f"{caption}.rst").read_text()
+    for entry in registry.REGISTRY.values():
+        name = getattr(entry, kind)
+        params = SimpleNamespace(
+            output_title=registry.output_title(name),
+            title=entry.title,
+            description=entry.description,
+            display_names=list(entry.display_names),
+            by_class=entry.density_by_class,
+        )
+        snakemake = SimpleNamespace(
+            params=params, wildcards=SimpleNamespace(source=entry.source, **{kind: name})
+        )
+        text = Environment(trim_blocks=True, lstrip_blocks=True).from_string(template)
+        text = " ".join(text.render(snakemake=snakemake).split())
+        assert text.startswith(f"**{registry.output_title(name)} ("), text
+        assert f"the {entry.title} task" in text
+        assert entry.description in text
+        if entry.source == "bundled":
+            assert "AGN" not in text, text
+            assert "QSO" in text or entry.task == "blazar" and caption != "overshoot_real"
+        else:
+            assert "QSO" not in text, text
