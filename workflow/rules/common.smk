@@ -173,7 +173,6 @@ def output_params(kind):
     entry = task_spec(kind)
     return dict(
         output_title=lambda wc: registry.output_title(getattr(wc, kind)),
-        task=lambda wc: entry(wc).task,
         title=lambda wc: entry(wc).title,
         description=lambda wc: entry(wc).description,
         source_label=lambda wc: entry(wc).label,
