@@ -36,10 +36,8 @@ ARCHIVE_RULES = [
     "evaluate_real",
     "pcp_clarke2020",
     "combine_real_tables",
-    "fig4",
-    "fig5",
-    "fig8",
-    "fig9",
+    "density_figure",
+    "overshoot_figure",
 ]
 TARGETS = [
     *(

@@ -883,3 +883,29 @@ def test_no_warnings_on_clean_inputs():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         prepare_blazar_task(spec, wise, photo, blazars, config=PREPARE)
+
+
+def test_the_sdss_class_cut_and_labels_follow_the_registry_entry(monkeypatch):
+    """The preparers read which SDSS classes they keep, and what they call them, from the
+    task's registry entry (through catalog.TASKS), not from a map of their own."""
+    rows = [
+        (10.0, 1.0, 19.0, 18.0, 17.5, 17.3, 17.2, "GALAXY"),
+        (11.0, 1.0, 19.0, 18.0, 17.5, 17.3, 17.2, "STAR"),
+        (12.0, 1.0, 19.0, 18.0, 17.5, 17.3, 17.2, "QSO"),
+    ]
+    frame = pd.DataFrame(rows, columns=["ra", "dec", "u", "g", "r", "i", "z", "class"])
+    _, flow = prepare_bundled_star_galaxy_qso(frame, config=PREPARE)
+    assert flow.to_frame().set_index("step").loc["spec_class", "reason"] == (
+        "SDSS class not GALAXY, STAR or QSO"
+    )
+    # An entry that keeps only galaxies and stars, calling stars "qso": the cut and the labels
+    # change with it.
+    entry = dict(TASKS["sdss_optical_sgq"], sdss_classes={"GALAXY": "galaxy", "STAR": "qso"})
+    monkeypatch.setitem(TASKS, "sdss_optical_sgq", entry)
+    table, flow = prepare_bundled_star_galaxy_qso(frame, config=PREPARE)
+    assert removed(flow) == {"spec_class": 1}
+    assert flow.to_frame().set_index("step").loc["spec_class", "reason"] == (
+        "SDSS class not GALAXY or STAR"
+    )
+    assert table["class_name"].tolist() == ["galaxy", "qso"]
+    assert table["label"].tolist() == [0, 2]

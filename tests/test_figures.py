@@ -473,3 +473,20 @@ def test_case_styles_are_fixed_and_distinct():
     dewatered = dict(figures.CASE_STYLES["dewatered"], label=None)
     deweighted = dict(figures.CASE_STYLES["deweighted"], label=None)
     assert dewatered == deweighted
+
+
+def test_class_names_and_styles_come_from_the_registry():
+    from deweight import registry
+
+    for name, style in registry.CLASSES.items():
+        assert figures.display_class_name(name) == style.display
+        drawn = {"color": figures.OKABE_ITO[style.colour], "linestyle": style.linestyle}
+        # By class name or by the name the figure shows (the density figures get the latter).
+        assert figures._class_style(name, 0) == drawn
+        assert figures._class_style(style.display, 3) == drawn
+    # AGN and the bundled sample's QSO are one class drawn alike; BL Lac is written out.
+    assert figures._class_style("qso", 0) == figures._class_style("agn", 1)
+    assert figures.display_class_name("bll") == "BL Lac"
+    # A class the registry does not know keeps its name and takes a colour by position.
+    assert figures.display_class_name("comet") == "comet"
+    assert figures._class_style("comet", 0)["color"] != figures._class_style("comet", 1)["color"]

@@ -27,13 +27,19 @@ def test_an_entry_is_consistent(entry):
     assert len(set(entry.class_names)) == len(entry.class_names)
     # Each density panel plots two of the task's own features.
     assert entry.density_panels
-    for panels in entry.density_panels.values():
-        for x, y in panels:
-            assert {x, y} <= set(entry.features), (x, y)
-    # The task's figure: Fig. 4 for star/galaxy/AGN, Fig. 5 for the blazars.
-    assert set(entry.density_panels) == {"fig4" if entry.task == "sga" else "fig5"}
+    for x, y in entry.density_panels:
+        assert {x, y} <= set(entry.features), (x, y)
+    # The paper's outputs: Fig. 4, 8 and Table 3 for star/galaxy/AGN, Figs. 5, 9 and Table 4
+    # (one row of panels per class) for the blazars.
+    paper = {"sga": ("fig4", "fig8", "table3"), "blazar": ("fig5", "fig9", "table4")}
+    assert (entry.density_figure, entry.overshoot_figure, entry.split_table) == paper[entry.task]
+    assert entry.density_by_class == (entry.task == "blazar")
     assert entry.density_smoothing_mag > 0
     assert len(entry.display_names) == len(entry.class_names)
+    # Every class has a display name and a style; the SDSS classes map onto the task's classes.
+    assert set(entry.class_names) <= set(registry.CLASSES)
+    assert set(entry.sdss_classes) == {"GALAXY", "STAR", "QSO"}
+    assert set(entry.sdss_classes.values()) <= set(entry.class_names)
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
@@ -51,14 +57,23 @@ def test_the_preparer_takes_the_inputs_in_order_and_a_config(entry):
     assert parameters["config"].kind is inspect.Parameter.KEYWORD_ONLY
 
 
-@pytest.mark.parametrize(
-    "entry", [e for e in ENTRIES if e.source == "bundled"], ids=lambda e: e.task
-)
-def test_bundled_inputs_exist_or_are_made_by_the_workflow(entry):
-    for path in entry.inputs.values():
-        assert path.startswith(("resources/bundled/", "{results}/bundled/")), path
-        if path.startswith("resources/"):
-            assert (REPO / path).is_file(), path
+@pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
+def test_inputs_are_bundled_files_or_outputs_of_named_rules(entry):
+    rules = "\n".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
+    for item in entry.inputs.values():
+        if isinstance(item, registry.RuleOutput):
+            assert f"rule {item.rule}:" in rules, item
+        else:
+            # Only the offline source reads files that no rule makes.
+            assert entry.source == "bundled" and item.startswith("resources/bundled/"), item
+            assert (REPO / item).is_file(), item
+
+
+def test_the_blazar_catalogue_inputs_exist_for_every_4lac_release():
+    lac = registry.BLAZAR_CATALOG_INPUTS["bundled"]["lac"]
+    for release in ("dr1", "dr3"):
+        assert (REPO / lac.format(lac_release=release)).is_file(), release
+    assert (REPO / registry.BLAZAR_CATALOG_INPUTS["bundled"]["bzcat"]).is_file()
 
 
 def test_catalog_tasks_are_read_from_the_registry():

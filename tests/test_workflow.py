@@ -20,7 +20,7 @@ def test_dry_run_builds_the_whole_dag(source):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     text = result.stdout + result.stderr
-    for rule in ("train_simulation", "evaluate_simulation", "prepare_task", "fig8"):
+    for rule in ("train_simulation", "evaluate_simulation", "prepare_task", "overshoot_figure"):
         assert rule in text
     if source == "archive":
         assert "acquire" in text

@@ -132,7 +132,17 @@ def test_every_caption_the_rules_name_exists():
     text = "\n".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
     names = set(re.findall(r'table_report\(\s*(?:results_file\()?"[^"]+"\)?,\s*"([^"]+)"', text))
     names |= set(re.findall(r'caption="\.\./report/(\w+)\.rst"', text))
-    assert {"table1", "table2", "table3_4", "pcp_simulation", "pcp_real", "bias_verdict"} <= names
+    # figure_outputs(directory, name, caption, category)
+    names |= set(re.findall(r'figure_outputs\(\s*[^,]+\),\s*"[^"]+",\s*"(\w+)"', text))
+    assert {
+        "table1",
+        "table2",
+        "class_table",
+        "pcp_simulation",
+        "pcp_real",
+        "bias_verdict",
+    } <= names
+    assert {"fig1", "fig6", "density", "overshoot_real"} <= names
     for name in names:
         assert (REPO / "workflow" / "report" / f"{name}.rst").is_file(), name
 
@@ -172,3 +182,45 @@ def test_readme_says_dewatered_and_deweighted_are_one_operation():
         '"Dewatered" (Figs. 6-7) and "deweighted" (Figs. 8-9) are the paper\'s own two words '
         "for one and the same operation" in readme
     )
+
+
+@pytest.mark.parametrize(
+    "caption, kind",
+    [
+        ("density", "density_figure"),
+        ("overshoot_real", "overshoot_figure"),
+        ("class_table", "split_table"),
+    ],
+)
+def test_real_data_captions_name_each_task_s_classes_as_its_data_does(caption, kind):
+    """The captions of Figs. 4-5, 8-9 and Tables 3-4 take their words from the registry: the
+    bundled star/galaxy/QSO task is never called star/galaxy/AGN (Fig. 8's caption once was)."""
+    from types import SimpleNamespace
+
+    from jinja2 import Environment
+
+    from deweight import registry
+
+    template = (REPO / "workflow" / "report" / f"{caption}.rst").read_text()
+    for entry in registry.REGISTRY.values():
+        name = getattr(entry, kind)
+        params = SimpleNamespace(
+            output_title=registry.output_title(name),
+            title=entry.title,
+            description=entry.description,
+            display_names=list(entry.display_names),
+            by_class=entry.density_by_class,
+        )
+        snakemake = SimpleNamespace(
+            params=params, wildcards=SimpleNamespace(source=entry.source, **{kind: name})
+        )
+        text = Environment(trim_blocks=True, lstrip_blocks=True).from_string(template)
+        text = " ".join(text.render(snakemake=snakemake).split())
+        assert text.startswith(f"**{registry.output_title(name)} ("), text
+        assert f"the {entry.title} task" in text
+        assert entry.description in text
+        if entry.source == "bundled":
+            assert "AGN" not in text, text
+            assert "QSO" in text or entry.task == "blazar" and caption != "overshoot_real"
+        else:
+            assert "QSO" not in text, text

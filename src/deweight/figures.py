@@ -40,11 +40,11 @@ from scipy.integrate import trapezoid
 from scipy.ndimage import gaussian_filter
 
 from deweight._files import atomic_path
+from deweight.registry import CLASSES
 
 __all__ = [
     "CASE_STYLES",
-    "CLASS_LABELS",
-    "CLASS_STYLES",
+    "OKABE_ITO",
     "display_class_name",
     "ILLUSTRATION_CLASS_COLOURS",
     "METRIC_LABELS",
@@ -63,15 +63,26 @@ __all__ = [
 
 PathLike = str | os.PathLike
 
-# Okabe & Ito (2008) palette: distinguishable with every common form of colour blindness.
-_BLACK = "#000000"
-_ORANGE = "#E69F00"
-_SKY_BLUE = "#56B4E9"
-_GREEN = "#009E73"
-_BLUE = "#0072B2"
-_VERMILLION = "#D55E00"
-_PURPLE = "#CC79A7"
-_GREY = "#7F7F7F"
+#: Okabe & Ito (2008) palette: distinguishable with every common form of colour blindness
+#: (plus grey). :data:`deweight.registry.CLASSES` names the colour of each class from it.
+OKABE_ITO: dict[str, str] = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky blue": "#56B4E9",
+    "green": "#009E73",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+    "grey": "#7F7F7F",
+}
+_BLACK = OKABE_ITO["black"]
+_ORANGE = OKABE_ITO["orange"]
+_SKY_BLUE = OKABE_ITO["sky blue"]
+_GREEN = OKABE_ITO["green"]
+_BLUE = OKABE_ITO["blue"]
+_VERMILLION = OKABE_ITO["vermillion"]
+_PURPLE = OKABE_ITO["purple"]
+_GREY = OKABE_ITO["grey"]
 
 #: Colour, line style, marker and legend label of each case, shared by every figure.
 #: "dewatered" (Fig. 6, 7) and "deweighted" (Figs. 8, 9) are the paper's two spellings of the
@@ -110,31 +121,14 @@ _CASE_ORDER = (
     "debiased",
 )
 
-#: Contour colour and line style of each source class in the colour-colour figures (Figs. 4
-#: and 5). The paper draws galaxies dashed, stars dash-dotted and AGN solid. Keys are lower case;
-#: "qso" is the SDSS name of the AGN class.
-CLASS_STYLES: dict[str, dict] = {
-    "galaxy": {"color": _VERMILLION, "linestyle": "--"},
-    "star": {"color": _GREEN, "linestyle": "-."},
-    "agn": {"color": _BLUE, "linestyle": "-"},
-    "qso": {"color": _BLUE, "linestyle": "-"},
-    "bl lac": {"color": _PURPLE, "linestyle": ":"},
-    "fsrq": {"color": _ORANGE, "linestyle": (0, (6, 2, 1, 2, 1, 2))},
-}
-#: How class names of the prepared catalogues are written on figures.
-CLASS_LABELS: dict[str, str] = {
-    "galaxy": "Galaxy",
-    "star": "Star",
-    "agn": "AGN",
-    "qso": "QSO",
-    "bll": "BL Lac",
-    "fsrq": "FSRQ",
-}
-
 
 def display_class_name(name: str) -> str:
-    """The label a figure shows for a class name of a prepared catalogue (e.g. bll -> BL Lac)."""
-    return CLASS_LABELS.get(str(name).strip().lower(), str(name))
+    """The label a figure shows for a class name of a prepared catalogue (e.g. bll -> BL Lac).
+
+    Read from :data:`deweight.registry.CLASSES`; a class missing there keeps its name.
+    """
+    style = CLASSES.get(str(name).strip().lower())
+    return str(name) if style is None else style.display
 
 
 _FALLBACK_CLASS_COLOURS = (_VERMILLION, _GREEN, _BLUE, _PURPLE, _ORANGE, _SKY_BLUE, _BLACK)
@@ -384,10 +378,16 @@ def _suptitle(fig: Figure, title: str, source_label: str) -> None:
 
 
 def _class_style(name: str, position: int) -> dict:
-    """Return the contour colour and line style of a source class (by name, else by position)."""
-    style = CLASS_STYLES.get(str(name).strip().lower())
+    """Return the contour colour and line style of a source class (by name, else by position).
+
+    ``name`` is a class name of :data:`deweight.registry.CLASSES` or its display name.
+    """
+    key = str(name).strip().lower()
+    style = CLASSES.get(key) or next(
+        (style for style in CLASSES.values() if style.display.lower() == key), None
+    )
     if style is not None:
-        return style
+        return {"color": OKABE_ITO[style.colour], "linestyle": style.linestyle}
     return {
         "color": _FALLBACK_CLASS_COLOURS[position % len(_FALLBACK_CLASS_COLOURS)],
         "linestyle": _FALLBACK_CLASS_LINESTYLES[position % len(_FALLBACK_CLASS_LINESTYLES)],

@@ -6,14 +6,18 @@ Sect. 3.4, Table 4, Figs. 5 and 9) -- from one of two data sources: ``archive`` 
 data, fetched from the archives) or ``bundled`` (offline stand-ins built from the real files in
 ``resources/bundled/``). :data:`REGISTRY` holds one :class:`TaskSpec` per source and task with
 everything that differs between them: the input files, the library function that prepares the
-catalogue, its features and class names (in label order), the rare classes, the label that
-titles and captions use, and the panels and smoothing of the density figures.
+catalogue, the SDSS classes it keeps and what it calls them, its features and class names (in
+label order), the rare classes, the words that titles, messages and captions use, the
+workflow outputs it has (density figure, overshoot figure, class-count table: the paper's
+numbers for the two tasks, ``density_<task>`` and so on for any other) and the panels and
+smoothing of its density figure. :data:`CLASSES` says how figures write and draw each class.
 
-Adding a task is one entry here plus its preparer in :mod:`deweight.catalog`. Readers:
-``workflow/rules/common.smk`` (``TASK_CLASSES``, ``SOURCE_LABELS``, the inputs of
-``prepare_task``), ``workflow/scripts/prepare_task.py``, ``workflow/scripts/plot_density.py``
-and :data:`deweight.catalog.TASKS` (the features, class names and split of each prepared
-catalogue, keyed by the library's own task names).
+Adding a task is one entry in ``_ENTRIES`` plus its preparer in :mod:`deweight.catalog`; the
+workflow then prepares it, trains and evaluates its sweep and draws its figures and tables with
+no rule edited. Readers: ``workflow/rules/common.smk`` (labels, classes, inputs and output
+names of the rules), the scripts under ``workflow/scripts/``, :mod:`deweight.figures` (class
+names and styles) and :data:`deweight.catalog.TASKS` (the features, class names, SDSS classes
+and split of each prepared catalogue, keyed by the library's own task names).
 
 This module imports nothing heavy, so that the Snakefile can read it cheaply.
 """
@@ -21,32 +25,96 @@ This module imports nothing heavy, so that the Snakefile can read it cheaply.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 __all__ = [
+    "BLAZAR_CATALOG_INPUTS",
+    "CLASSES",
+    "OUTPUT_KINDS",
     "REGISTRY",
     "SIMULATION_LABEL",
     "SOURCES",
     "TASK_NAMES",
+    "ClassStyle",
+    "RuleOutput",
     "TaskSpec",
     "catalog_tasks",
+    "output_title",
+    "outputs",
     "spec",
+    "tasks",
 ]
 
 #: The data sources of the real-data tasks.
 SOURCES: tuple[str, ...] = ("bundled", "archive")
-#: The real-data tasks, by their workflow names.
-TASK_NAMES: tuple[str, ...] = ("sga", "blazar")
 
 #: How titles and captions name the simulated data.
 SIMULATION_LABEL = "Simulation (Lake & Tsai 2022, Sect. 3.2)"
 
 _BUNDLED = "resources/bundled"
-_ARCHIVE = "resources/archive"
 _BUNDLED_NOTE = "(bundled offline stand-in, not the paper's WISE data)"
+_BUNDLED_SDSS = f"{_BUNDLED}/sdss_dr14_specphoto_sample_10k.csv"
+_BUNDLED_BZCAT = f"{_BUNDLED}/bzcat5_with_photometry.csv"
+
+
+@dataclass(frozen=True)
+class RuleOutput:
+    """An input that a workflow rule makes: output ``key`` of rule ``rule``.
+
+    The workflow fills the rule's ``{source}`` wildcard with the entry's data source
+    (``workflow/rules/common.smk``), so that no path is written twice.
+    """
+
+    rule: str
+    key: str | int = 0
+
+
+@dataclass(frozen=True)
+class ClassStyle:
+    """How figures write and draw one class of a prepared catalogue.
+
+    Attributes
+    ----------
+    display : str
+        The class name on figures and in captions (``bll`` -> ``BL Lac``).
+    colour : str
+        An Okabe & Ito (2008) colour name (a key of :data:`deweight.figures.OKABE_ITO`).
+    linestyle : str or tuple
+        Matplotlib line style of its contours (Figs. 4 and 5).
+    """
+
+    display: str
+    colour: str
+    linestyle: str | tuple
+
+
+#: Class name -> how figures write and draw it. The paper draws galaxies dashed, stars
+#: dash-dotted and AGN solid; ``qso`` is the SDSS name of the bundled stand-in's AGN class.
+#: A class missing here is written as it is named and drawn in a colour by its position.
+CLASSES: Mapping[str, ClassStyle] = MappingProxyType(
+    {
+        "galaxy": ClassStyle("Galaxy", "vermillion", "--"),
+        "star": ClassStyle("Star", "green", "-."),
+        "agn": ClassStyle("AGN", "blue", "-"),
+        "qso": ClassStyle("QSO", "blue", "-"),
+        "bll": ClassStyle("BL Lac", "purple", ":"),
+        "fsrq": ClassStyle("FSRQ", "orange", (0, (6, 2, 1, 2, 1, 2))),
+    }
+)
+
+#: The workflow outputs each task has, by the :class:`TaskSpec` attribute that names them:
+#: its density figure (Figs. 4-5), overshoot figure (Figs. 8-9) and class-count table
+#: (Tables 3-4).
+OUTPUT_KINDS: tuple[str, ...] = ("density_figure", "overshoot_figure", "split_table")
+_DEFAULT_OUTPUT_PREFIX = {
+    "density_figure": "density",
+    "overshoot_figure": "overshoot",
+    "split_table": "classes",
+}
 
 
 @dataclass(frozen=True)
@@ -62,9 +130,13 @@ class TaskSpec:
         The library's name of the prepared catalogue (a key of :data:`deweight.catalog.TASKS`).
     preparer : str
         The :mod:`deweight.catalog` function that cuts, labels and splits the catalogue.
-    inputs : mapping of str to str
-        The preparer's inputs in its argument order: role -> path relative to the workflow's
-        top directory; ``{results}`` stands for the run's results folder (``output.results``). A ``.parquet`` input is passed as a DataFrame, any other as its path.
+    inputs : mapping of str to str or RuleOutput
+        The preparer's inputs in its argument order: role -> a path relative to the workflow's
+        top directory, or the :class:`RuleOutput` of the rule that makes it. A ``.parquet``
+        input is passed as a DataFrame, any other as its path.
+    sdss_classes : mapping of str to str
+        SDSS spectroscopic class (the ``class`` column) -> class name of the task; rows of any
+        other SDSS class are cut.
     features : tuple of str
         Feature columns of the prepared catalogue.
     class_names : tuple of str
@@ -74,13 +146,21 @@ class TaskSpec:
     split_stratified : bool
         Whether the train/dev/test split is stratified by class (so rare classes reach dev
         and test).
+    title : str
+        How messages and captions name the task ("the star/galaxy/QSO task").
     label : str
         How titles and captions name the data (and the ``data_source`` column of tables).
     description : str
-        One sentence on what the catalogue is, with the paper's section.
-    density_panels : mapping of str to tuple of (str, str)
-        For the density figure of the task (``fig4`` for sga, ``fig5`` for blazar): the colour
-        pairs (x, y) of its panels.
+        One sentence on what the catalogue is, with the paper's section (also in captions).
+    density_figure, overshoot_figure, split_table : str
+        Names of the task's density figure, overshoot figure and class-count table
+        (``results/<source>/figures/<name>.pdf``, ``results/<source>/tables/<name>.csv``);
+        by default ``density_<task>``, ``overshoot_<task>`` and ``classes_<task>``.
+    density_panels : tuple of (str, str)
+        The colour pairs (x, y) of the density figure's panels.
+    density_by_class : bool
+        One row of panels per class (Fig. 5) instead of one row with a contour per class
+        (Fig. 4).
     density_smoothing_mag : float
         Width of the Gaussian kernel of the density maps, mag.
     """
@@ -89,29 +169,49 @@ class TaskSpec:
     task: str
     catalog_task: str
     preparer: str
-    inputs: Mapping[str, str]
+    inputs: Mapping[str, str | RuleOutput]
+    sdss_classes: Mapping[str, str]
     features: tuple[str, ...]
     class_names: tuple[str, ...]
     rare_classes: tuple[str, ...]
     split_stratified: bool
+    title: str
     label: str
     description: str
-    density_panels: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    density_panels: tuple[tuple[str, str], ...]
+    density_by_class: bool = False
     density_smoothing_mag: float = 0.015
+    density_figure: str = ""
+    overshoot_figure: str = ""
+    split_table: str = ""
 
     def __post_init__(self) -> None:
+        where = f"{self.source}/{self.task}"
         unknown = sorted(set(self.rare_classes) - set(self.class_names))
         if unknown:
-            raise ValueError(f"{self.source}/{self.task}: rare classes {unknown} are not classes")
+            raise ValueError(f"{where}: rare classes {unknown} are not classes")
+        unknown = sorted(set(self.sdss_classes.values()) - set(self.class_names))
+        if unknown:
+            raise ValueError(f"{where}: SDSS classes map to {unknown}, which are not classes")
+        for x, y in self.density_panels:
+            if not {x, y} <= set(self.features):
+                raise ValueError(f"{where}: density panel {(x, y)} is not two features")
         object.__setattr__(self, "inputs", MappingProxyType(dict(self.inputs)))
-        object.__setattr__(self, "density_panels", MappingProxyType(dict(self.density_panels)))
+        object.__setattr__(self, "sdss_classes", MappingProxyType(dict(self.sdss_classes)))
+        object.__setattr__(self, "density_panels", tuple(map(tuple, self.density_panels)))
+        for kind in OUTPUT_KINDS:
+            if not getattr(self, kind):
+                default = f"{_DEFAULT_OUTPUT_PREFIX[kind]}_{self.task}"
+                object.__setattr__(self, kind, default)
+            if not re.fullmatch(r"[A-Za-z0-9_]+", getattr(self, kind)):
+                raise ValueError(f"{where}: {kind} {getattr(self, kind)!r} is not a plain name")
 
     @property
     def display_names(self) -> tuple[str, ...]:
-        """Class names as figures write them (e.g. ``bll`` -> ``BL Lac``)."""
-        from deweight.figures import display_class_name
-
-        return tuple(display_class_name(name) for name in self.class_names)
+        """Class names as figures write them (e.g. ``bll`` -> ``BL Lac``), from :data:`CLASSES`."""
+        return tuple(
+            CLASSES[name].display if name in CLASSES else name for name in self.class_names
+        )
 
     def prepare(self, paths: Mapping[str, str | os.PathLike], config: Mapping[str, Any]):
         """Run :attr:`preparer` on the files ``paths`` (role -> path, the roles of :attr:`inputs`).
@@ -138,6 +238,26 @@ class TaskSpec:
 _SGA_ARCHIVE_FEATURES = ("J-W1", "W1-W2")
 _BLAZAR_ARCHIVE_FEATURES = ("W1-W2", "W2-W3", "r-W1", "r-i", "g-r")
 _OPTICAL_FEATURES = ("u-g", "g-r", "r-i", "i-z")
+# SDSS DR14 names its quasars QSO, and so does the offline stand-in; the paper calls them AGN.
+_BUNDLED_SDSS_CLASSES = {"GALAXY": "galaxy", "STAR": "star", "QSO": "qso"}
+_ARCHIVE_SDSS_CLASSES = {"GALAXY": "galaxy", "STAR": "star", "QSO": "agn"}
+_BLAZARS = RuleOutput("blazar_catalog")
+
+#: The files the merged BZCAT + 4LAC blazar catalogue (rule ``blazar_catalog``) is made from,
+#: per data source; ``{lac_release}`` is the configured 4LAC release (``prepare.lac_release``).
+BLAZAR_CATALOG_INPUTS: Mapping[str, Mapping[str, str | RuleOutput]] = MappingProxyType(
+    {
+        "bundled": MappingProxyType(
+            {"bzcat": _BUNDLED_BZCAT, "lac": f"{_BUNDLED}/4lac_{{lac_release}}_highlat.fits"}
+        ),
+        "archive": MappingProxyType(
+            {
+                "bzcat": RuleOutput("acquire_bzcat5", "table"),
+                "lac": RuleOutput("acquire_4lac", "table"),
+            }
+        ),
+    }
+)
 
 _ENTRIES = (
     TaskSpec(
@@ -145,15 +265,20 @@ _ENTRIES = (
         task="sga",
         catalog_task="sdss_optical_sgq",
         preparer="prepare_bundled_star_galaxy_qso",
-        inputs={"sdss": f"{_BUNDLED}/sdss_dr14_specphoto_sample_10k.csv"},
+        inputs={"sdss": _BUNDLED_SDSS},
+        sdss_classes=_BUNDLED_SDSS_CLASSES,
         features=_OPTICAL_FEATURES,
         class_names=("galaxy", "star", "qso"),
         rare_classes=("qso",),
         split_stratified=False,
+        title="star/galaxy/QSO",
         label=f"SDSS DR14 optical sample {_BUNDLED_NOTE}",
         description="Offline stand-in for Section 3.3: the bundled SDSS DR14 optical sample "
         "(10,000 spectroscopic objects), galaxy/star/QSO in SDSS model-magnitude colours.",
-        density_panels={"fig4": (("g-r", "u-g"), ("r-i", "g-r"))},
+        density_figure="fig4",
+        overshoot_figure="fig8",
+        split_table="table3",
+        density_panels=(("g-r", "u-g"), ("r-i", "g-r")),
         # 10^4 sources, not 10^6: the maps need a wider kernel.
         density_smoothing_mag=0.05,
     ),
@@ -162,20 +287,22 @@ _ENTRIES = (
         task="blazar",
         catalog_task="sdss_optical_blazar",
         preparer="prepare_bundled_blazar_task",
-        inputs={
-            "sdss": f"{_BUNDLED}/sdss_dr14_specphoto_sample_10k.csv",
-            "bzcat": f"{_BUNDLED}/bzcat5_with_photometry.csv",
-            "blazars": "{results}/bundled/catalogs/blazars.parquet",
-        },
+        inputs={"sdss": _BUNDLED_SDSS, "bzcat": _BUNDLED_BZCAT, "blazars": _BLAZARS},
+        sdss_classes=_BUNDLED_SDSS_CLASSES,
         features=_OPTICAL_FEATURES,
         class_names=("galaxy", "star", "qso", "bll", "fsrq"),
         rare_classes=("bll", "fsrq"),
         split_stratified=True,
+        title="blazar",
         label=f"SDSS DR14 optical sample + Roma-BZCAT 5 blazars: two samples {_BUNDLED_NOTE}",
         description="Offline stand-in for Section 3.4: the SDSS DR14 optical sample joined "
         "with BZCAT 5 blazars of the merged BZCAT+4LAC catalogue (SDSS DR17 Explore "
         "magnitudes), subsampled so BL Lacs and FSRQs are rare.",
-        density_panels={"fig5": (("u-g", "g-r"), ("g-r", "r-i"), ("r-i", "i-z"))},
+        density_figure="fig5",
+        overshoot_figure="fig9",
+        split_table="table4",
+        density_panels=(("u-g", "g-r"), ("g-r", "r-i"), ("r-i", "i-z")),
+        density_by_class=True,
         density_smoothing_mag=0.05,
     ),
     TaskSpec(
@@ -184,19 +311,24 @@ _ENTRIES = (
         catalog_task="star_galaxy_agn",
         preparer="prepare_star_galaxy_agn",
         inputs={
-            "spec": f"{_ARCHIVE}/sdss_specobj.parquet",
-            "wise": f"{_ARCHIVE}/allwise.parquet",
-            "twomass": f"{_ARCHIVE}/sdss_twomass.parquet",
+            "spec": RuleOutput("acquire_sdss_specobj", "table"),
+            "wise": RuleOutput("acquire_allwise", "table"),
+            "twomass": RuleOutput("acquire_sdss_twomass", "table"),
         },
+        sdss_classes=_ARCHIVE_SDSS_CLASSES,
         features=_SGA_ARCHIVE_FEATURES,
         class_names=("galaxy", "star", "agn"),
         rare_classes=("agn",),
         split_stratified=False,
+        title="star/galaxy/AGN",
         label="SDSS DR16 x AllWISE x 2MASS (archive data, as in the paper)",
         description="Section 3.3 / Table 3: SDSS DR16 SpecObj x AllWISE x 2MASS, "
         "J-W1 and W1-W2 (Vega).",
+        density_figure="fig4",
+        overshoot_figure="fig8",
+        split_table="table3",
         # The paper's Fig. 4: J-W1 against W1-W2.
-        density_panels={"fig4": (("W1-W2", "J-W1"),)},
+        density_panels=(("W1-W2", "J-W1"),),
         density_smoothing_mag=0.015,
     ),
     TaskSpec(
@@ -205,28 +337,58 @@ _ENTRIES = (
         catalog_task="blazar",
         preparer="prepare_blazar_task",
         inputs={
-            "spec": f"{_ARCHIVE}/sdss_specobj.parquet",
-            "wise": f"{_ARCHIVE}/allwise.parquet",
-            "photo": f"{_ARCHIVE}/sdss_photoobj.parquet",
-            "blazars": "{results}/archive/catalogs/blazars.parquet",
+            "spec": RuleOutput("acquire_sdss_specobj", "table"),
+            "wise": RuleOutput("acquire_allwise", "table"),
+            "photo": RuleOutput("acquire_sdss_photoobj", "table"),
+            "blazars": _BLAZARS,
         },
+        sdss_classes=_ARCHIVE_SDSS_CLASSES,
         features=_BLAZAR_ARCHIVE_FEATURES,
         class_names=("galaxy", "star", "agn", "bll", "fsrq"),
         rare_classes=("bll", "fsrq"),
         split_stratified=True,
+        title="blazar",
         label="SDSS DR16 x AllWISE + Roma-BZCAT 5 + 4LAC (archive data, as in the paper)",
         description="Section 3.4 / Table 4: SDSS DR16 SpecObj x AllWISE x PhotoObj with "
         "BZCAT+4LAC blazar labels; WISE Vega, SDSS dereddened AB.",
+        density_figure="fig5",
+        overshoot_figure="fig9",
+        split_table="table4",
         # The paper's Fig. 5, the "bubble plot": r-i vs r-W1 and r-i vs g-r.
-        density_panels={"fig5": (("W2-W3", "W1-W2"), ("r-W1", "r-i"), ("g-r", "r-i"))},
+        density_panels=(("W2-W3", "W1-W2"), ("r-W1", "r-i"), ("g-r", "r-i")),
+        density_by_class=True,
         density_smoothing_mag=0.015,
     ),
 )
 
+
+def _index(entries) -> Mapping[tuple[str, str], TaskSpec]:
+    """(source, task) -> entry, checking that the entries' output names cannot collide."""
+    registry = {}
+    owner: dict[str, tuple[str, str]] = {}
+    for entry in entries:
+        if entry.source not in SOURCES:
+            raise ValueError(f"{entry.source}/{entry.task}: unknown data source {entry.source!r}")
+        if (entry.source, entry.task) in registry:
+            raise ValueError(f"{entry.source}/{entry.task} is registered twice")
+        registry[(entry.source, entry.task)] = entry
+        # One name is one output of one task, whatever the source: the rules look the task up
+        # from the name, and a density and an overshoot figure share one folder.
+        for kind in OUTPUT_KINDS:
+            name = getattr(entry, kind)
+            if owner.setdefault(name, (kind, entry.task)) != (kind, entry.task):
+                raise ValueError(
+                    f"{entry.source}/{entry.task}: {kind} {name!r} is already the "
+                    f"{owner[name][0]} of task {owner[name][1]!r}"
+                )
+    return MappingProxyType(registry)
+
+
 #: (source, task) -> :class:`TaskSpec`, for every data source and real-data task.
-REGISTRY: Mapping[tuple[str, str], TaskSpec] = MappingProxyType(
-    {(entry.source, entry.task): entry for entry in _ENTRIES}
-)
+REGISTRY: Mapping[tuple[str, str], TaskSpec] = _index(_ENTRIES)
+
+#: The real-data tasks, by their workflow names, in the order they are registered.
+TASK_NAMES: tuple[str, ...] = tuple(dict.fromkeys(entry.task for entry in _ENTRIES))
 
 
 def spec(source: str, task: str) -> TaskSpec:
@@ -246,6 +408,47 @@ def spec(source: str, task: str) -> TaskSpec:
         ) from None
 
 
+def tasks(source: str) -> tuple[str, ...]:
+    """The tasks registered for ``source``, in registry order."""
+    return tuple(task for (entry_source, task) in REGISTRY if entry_source == source)
+
+
+def outputs(kind: str, source: str | None = None) -> dict[str, str]:
+    """Output name -> task, for one kind of output (a name of :data:`OUTPUT_KINDS`).
+
+    Parameters
+    ----------
+    kind : str
+        ``density_figure``, ``overshoot_figure`` or ``split_table``.
+    source : str, optional
+        Only the tasks of this data source (default: every source).
+
+    Returns
+    -------
+    dict
+        E.g. ``outputs("density_figure")`` is ``{"fig4": "sga", "fig5": "blazar"}``.
+    """
+    if kind not in OUTPUT_KINDS:
+        raise KeyError(f"unknown output kind {kind!r}; kinds {list(OUTPUT_KINDS)}")
+    return {
+        getattr(entry, kind): entry.task
+        for entry in REGISTRY.values()
+        if source is None or entry.source == source
+    }
+
+
+def output_title(name: str) -> str:
+    """How captions and messages name an output: ``fig4`` -> ``Fig. 4``, ``table3`` -> ``Table 3``.
+
+    Any other name (the default ``density_<task>`` of a task the paper does not have) is
+    returned as it is.
+    """
+    match = re.fullmatch(r"(fig|table)(\d+)", name)
+    if match is None:
+        return name
+    return f"{'Fig.' if match[1] == 'fig' else 'Table'} {match[2]}"
+
+
 def catalog_tasks() -> dict[str, dict[str, Any]]:
     """The prepared catalogues by the library's task names, as :data:`deweight.catalog.TASKS`."""
     return {
@@ -253,6 +456,7 @@ def catalog_tasks() -> dict[str, dict[str, Any]]:
             "data_source": entry.source,
             "features": list(entry.features),
             "class_names": list(entry.class_names),
+            "sdss_classes": dict(entry.sdss_classes),
             "split_stratified": entry.split_stratified,
             "description": entry.description,
         }

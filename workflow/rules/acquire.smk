@@ -25,16 +25,6 @@
 
 ACQUIRE_PRIORITY = 100
 
-ARCHIVE_OUTPUTS = [
-    "resources/archive/sdss_specobj.parquet",
-    "resources/archive/sdss_photoobj.parquet",
-    "resources/archive/sdss_twomass.parquet",
-    "resources/archive/allwise.parquet",
-    "resources/archive/bzcat5.parquet",
-    "resources/archive/4lac.parquet",
-    "resources/archive/clarke2020.parquet",
-]
-
 
 if lookup(dpath="data/source", within=config) == "archive":
 

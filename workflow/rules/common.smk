@@ -18,6 +18,38 @@ try:
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
+
+def check_task_settings(realdata):
+    """Every registered task, and only those, has its sweep sizes and model settings."""
+    wanted = {
+        f"realdata.sizes.{source}": registry.tasks(source)
+        for source in registry.SOURCES
+    }
+    wanted["realdata.model"] = registry.TASK_NAMES
+    given = {
+        f"realdata.sizes.{source}": realdata["sizes"][source]
+        for source in registry.SOURCES
+    }
+    given["realdata.model"] = realdata["model"]
+    for where, tasks in wanted.items():
+        missing = [task for task in tasks if task not in given[where]]
+        unknown = [task for task in given[where] if task not in tasks]
+        if missing or unknown:
+            raise WorkflowError(
+                f"{where} must give exactly the tasks of deweight.registry ({', '.join(tasks)}): "
+                + "; ".join(
+                    text
+                    for text in (
+                        missing and f"missing {', '.join(missing)}",
+                        unknown and f"unknown {', '.join(unknown)}",
+                    )
+                    if text
+                )
+            )
+
+
+check_task_settings(config["realdata"])
+
 SOURCE = config["data"]["source"]
 # The one place the output folders are read: every rule names its files through
 # results_file() and log_file(), so a profile (workflow/profiles/paper) can move a whole run.
@@ -26,28 +58,32 @@ LOGS = config["output"]["logs"]
 SIM_VARIANTS = config["simulation"]["variants"]
 SIM_SIZES = config["simulation"]["sizes"]
 REAL_VARIANTS = config["realdata"]["variants"]
-TASKS = list(registry.TASK_NAMES)
-BUNDLED = "resources/bundled"
 
-# What each data source and task is (inputs, classes, labels, figure panels) lives in one
-# table, deweight.registry; these are the views the rules use.
+# What each data source and task is (inputs, classes, labels, figure panels, the names of its
+# figures and tables) lives in one table, deweight.registry; these are the views the rules use.
+# A task added there gets its rules' jobs and its place in rule all with no rule edited.
 SIMULATION_LABEL = registry.SIMULATION_LABEL
+# The tasks of each data source.
+TASKS = {source: list(registry.tasks(source)) for source in registry.SOURCES}
 # Titles, captions and the data_source column of the tables.
 SOURCE_LABELS = {
-    source: {task: registry.spec(source, task).label for task in TASKS}
+    source: {task: registry.spec(source, task).label for task in TASKS[source]}
     for source in registry.SOURCES
 }
-# Class names of the two real-data tasks, in label order.
-TASK_CLASSES = {
-    source: {task: list(registry.spec(source, task).class_names) for task in TASKS}
-    for source in registry.SOURCES
-}
+# Output name -> task, per kind: density figure (Figs. 4-5), overshoot figure (Figs. 8-9),
+# class-count table (Tables 3-4).
+DENSITY_FIGURES = registry.outputs("density_figure")
+OVERSHOOT_FIGURES = registry.outputs("overshoot_figure")
+SPLIT_TABLES = registry.outputs("split_table")
 
 
 wildcard_constraints:
     source="|".join(registry.SOURCES),
     variant="base|weighted|biased",
     task="|".join(registry.TASK_NAMES),
+    density_figure="|".join(DENSITY_FIGURES),
+    overshoot_figure="|".join(OVERSHOOT_FIGURES),
+    split_table="|".join(SPLIT_TABLES),
     size=r"\d+",
 
 
@@ -92,7 +128,9 @@ def all_outputs():
     for fig in ("fig1", "fig2", "fig3", "fig6", "fig7"):
         outputs += list(getattr(rules, fig).output)
     outputs += expand(
-        rules.class_table.output[0], source=SOURCE, table=["table3", "table4"]
+        rules.class_table.output[0],
+        source=SOURCE,
+        split_table=registry.outputs("split_table", SOURCE),
     )
     outputs += expand(
         [
@@ -101,11 +139,46 @@ def all_outputs():
         ],
         source=SOURCE,
     )
-    outputs += expand(rules.prepare_task.output.cutflow, source=SOURCE, task=TASKS)
+    outputs += expand(
+        rules.prepare_task.output.cutflow, source=SOURCE, task=TASKS[SOURCE]
+    )
     outputs += expand(rules.blazar_catalog.output[0], source=SOURCE)
-    for fig in ("fig4", "fig5", "fig8", "fig9"):
-        outputs += expand(list(getattr(rules, fig).output), source=SOURCE)
+    for rule, kind in (
+        (rules.density_figure, "density_figure"),
+        (rules.overshoot_figure, "overshoot_figure"),
+    ):
+        for name in registry.outputs(kind, SOURCE):
+            outputs += expand(list(rule.output), source=SOURCE, **{kind: name})
     return outputs
+
+
+def task_spec(kind):
+    """The registry entry of the task whose output of ``kind`` a job makes (wildcards.<kind>)."""
+    names = registry.outputs(kind)
+    return lambda wildcards: registry.spec(
+        wildcards.source, names[getattr(wildcards, kind)]
+    )
+
+
+def task_output(pattern, kind):
+    """An input function: ``pattern`` (a rule's output) for the task of output ``kind``."""
+    names = registry.outputs(kind)
+    return lambda wildcards: expand(
+        pattern, source=wildcards.source, task=names[getattr(wildcards, kind)]
+    )
+
+
+def output_params(kind):
+    """What the figure and table scripts and captions of a task's output of ``kind`` read."""
+    entry = task_spec(kind)
+    return dict(
+        output_title=lambda wc: registry.output_title(getattr(wc, kind)),
+        title=lambda wc: entry(wc).title,
+        description=lambda wc: entry(wc).description,
+        source_label=lambda wc: entry(wc).label,
+        class_names=lambda wc: list(entry(wc).class_names),
+        display_names=lambda wc: list(entry(wc).display_names),
+    )
 
 
 def model_params(section, task=None):
@@ -123,11 +196,6 @@ def model_params(section, task=None):
     )
 
 
-def lac_file(release):
-    """The bundled 4LAC table of a release (high Galactic latitude, as the paper uses)."""
-    return f"{BUNDLED}/4lac_{release}_highlat.fits"
-
-
 def require_archive_mode(wildcards):
     """Archive results need the acquisition rules, which exist only in archive mode."""
     if wildcards.source == "archive" and SOURCE != "archive":
@@ -137,24 +205,28 @@ def require_archive_mode(wildcards):
         )
 
 
+def registry_file(item, source):
+    """A registry input: a path as it is, or the output of the rule that makes it (RuleOutput)."""
+    if isinstance(item, registry.RuleOutput):
+        return expand(getattr(rules, item.rule).output[item.key], source=source)[0]
+    return item.format(lac_release=config["prepare"]["lac_release"])
+
+
 def blazar_catalog_inputs(wildcards):
+    """The BZCAT and 4LAC files of the merged blazar catalogue (deweight.registry)."""
     require_archive_mode(wildcards)
-    if wildcards.source == "bundled":
-        return {
-            "bzcat": f"{BUNDLED}/bzcat5_with_photometry.csv",
-            "lac": lac_file(config["prepare"]["lac_release"]),
-        }
-    return {
-        "bzcat": rules.acquire_bzcat5.output.table,
-        "lac": rules.acquire_4lac.output.table,
-    }
+    files = registry.BLAZAR_CATALOG_INPUTS[wildcards.source]
+    return {role: registry_file(item, wildcards.source) for role, item in files.items()}
 
 
 def task_inputs(wildcards):
     """The files the preparer of a task reads (deweight.registry)."""
     require_archive_mode(wildcards)
     spec = registry.spec(wildcards.source, wildcards.task)
-    return {role: path.format(results=RESULTS) for role, path in spec.inputs.items()}
+    return {
+        role: registry_file(item, wildcards.source)
+        for role, item in spec.inputs.items()
+    }
 
 
 def simulation_training_set(wildcards):

@@ -124,9 +124,11 @@ rule pcp_clarke2020:
 rule combine_real_tables:
     input:
         unpack(clarke_pcp_input),
-        pcp=expand(rules.evaluate_real.output.pcp, task=TASKS, allow_missing=True),
-        verdict=expand(
-            rules.evaluate_real.output.verdict, task=TASKS, allow_missing=True
+        pcp=lambda wc: expand(
+            rules.evaluate_real.output.pcp, source=wc.source, task=TASKS[wc.source]
+        ),
+        verdict=lambda wc: expand(
+            rules.evaluate_real.output.verdict, source=wc.source, task=TASKS[wc.source]
         ),
     output:
         pcp=table_report(

@@ -139,95 +139,52 @@ rule fig7_recipes:
         "../scripts/plot_recipes.py"
 
 
-rule fig4:
+# The real-data figures of each task: its density figure (Figs. 4-5) and its overshoot figure
+# (Figs. 8-9). Which task a figure shows, and every word about it, comes from deweight.registry
+# (the figure's name is the {density_figure} or {overshoot_figure} wildcard), so a task added
+# there has its figures here with no rule edited.
+
+
+rule density_figure:
     input:
-        expand(rules.prepare_task.output.catalog, task="sga", allow_missing=True),
+        task_output(rules.prepare_task.output.catalog, "density_figure"),
     output:
-        pdf=results_file("{source}/figures/fig4.pdf"),
-        png=report(
-            results_file("{source}/figures/fig4.png"),
-            caption="../report/fig4.rst",
-            category="2. Real data",
+        **figure_outputs(
+            results_file("{source}/figures"),
+            "{density_figure}",
+            "density",
+            "2. Real data",
         ),
-        csv=results_file("{source}/figures/fig4.csv"),
     log:
-        log_file("{source}/fig4.log"),
+        log_file("{source}/{density_figure}.log"),
     conda:
         "../../envs/deweight.yaml"
     params:
-        source_label=lambda wc: SOURCE_LABELS[wc.source]["sga"],
+        **output_params("density_figure"),
+        by_class=lambda wc: task_spec("density_figure")(wc).density_by_class,
     message:
-        "Fig. 4: colour-colour density of the star/galaxy/AGN task ({wildcards.source} data)"
+        "{params.output_title}: colour-colour density of the {params.title} task ({wildcards.source} data)"
     script:
         "../scripts/plot_density.py"
 
 
-rule fig5:
+rule overshoot_figure:
     input:
-        expand(rules.prepare_task.output.catalog, task="blazar", allow_missing=True),
+        task_output(rules.evaluate_real.output.overshoot, "overshoot_figure"),
     output:
-        pdf=results_file("{source}/figures/fig5.pdf"),
-        png=report(
-            results_file("{source}/figures/fig5.png"),
-            caption="../report/fig5.rst",
-            category="2. Real data",
+        **figure_outputs(
+            results_file("{source}/figures"),
+            "{overshoot_figure}",
+            "overshoot_real",
+            "2. Real data",
         ),
-        csv=results_file("{source}/figures/fig5.csv"),
     log:
-        log_file("{source}/fig5.log"),
+        log_file("{source}/{overshoot_figure}.log"),
     conda:
         "../../envs/deweight.yaml"
     params:
-        source_label=lambda wc: SOURCE_LABELS[wc.source]["blazar"],
+        **output_params("overshoot_figure"),
     message:
-        "Fig. 5: colour-colour densities per class of the blazar task ({wildcards.source} data)"
-    script:
-        "../scripts/plot_density.py"
-
-
-rule fig8:
-    input:
-        expand(rules.evaluate_real.output.overshoot, task="sga", allow_missing=True),
-    output:
-        pdf=results_file("{source}/figures/fig8.pdf"),
-        png=report(
-            results_file("{source}/figures/fig8.png"),
-            caption="../report/fig8.rst",
-            category="2. Real data",
-        ),
-        csv=results_file("{source}/figures/fig8.csv"),
-    log:
-        log_file("{source}/fig8.log"),
-    conda:
-        "../../envs/deweight.yaml"
-    params:
-        source_label=lambda wc: SOURCE_LABELS[wc.source]["sga"],
-        class_names=lambda wc: TASK_CLASSES[wc.source]["sga"],
-    message:
-        "Fig. 8: overshoot vs training-set size, star/galaxy/AGN task ({wildcards.source} data)"
-    script:
-        "../scripts/plot_overshoot.py"
-
-
-rule fig9:
-    input:
-        expand(rules.evaluate_real.output.overshoot, task="blazar", allow_missing=True),
-    output:
-        pdf=results_file("{source}/figures/fig9.pdf"),
-        png=report(
-            results_file("{source}/figures/fig9.png"),
-            caption="../report/fig9.rst",
-            category="2. Real data",
-        ),
-        csv=results_file("{source}/figures/fig9.csv"),
-    log:
-        log_file("{source}/fig9.log"),
-    conda:
-        "../../envs/deweight.yaml"
-    params:
-        source_label=lambda wc: SOURCE_LABELS[wc.source]["blazar"],
-        class_names=lambda wc: TASK_CLASSES[wc.source]["blazar"],
-    message:
-        "Fig. 9: overshoot vs training-set size, blazar task ({wildcards.source} data)"
+        "{params.output_title}: overshoot vs training-set size, {params.title} task ({wildcards.source} data)"
     script:
         "../scripts/plot_overshoot.py"

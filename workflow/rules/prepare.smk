@@ -45,22 +45,26 @@ rule prepare_task:
         "../scripts/prepare_task.py"
 
 
+# The class-count table of each task (Tables 3-4); the task is looked up in deweight.registry
+# from the table's name (the {split_table} wildcard).
+
+
 rule class_table:
     input:
-        lambda wc: rules.prepare_task.output.catalog.format(
-            source=wc.source, task={"table3": "sga", "table4": "blazar"}[wc.table]
-        ),
+        task_output(rules.prepare_task.output.catalog, "split_table"),
     output:
         table_report(
-            results_file("{source}/tables/{table}.csv"), "table3_4", "2. Real data"
+            results_file("{source}/tables/{split_table}.csv"),
+            "class_table",
+            "2. Real data",
         ),
     log:
-        log_file("{source}/{table}.log"),
-    wildcard_constraints:
-        table="table3|table4",
+        log_file("{source}/{split_table}.log"),
     conda:
         "../../envs/deweight.yaml"
+    params:
+        **output_params("split_table"),
     message:
-        "Counting classes per split: {wildcards.table} ({wildcards.source} data)"
+        "{params.output_title}: class counts per split of the {params.title} task ({wildcards.source} data)"
     script:
         "../scripts/class_table.py"

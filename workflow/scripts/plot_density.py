@@ -1,4 +1,5 @@
-"""Figs. 4 and 5: smoothed colour-colour densities with per-class contours."""
+"""Figs. 4 and 5 (the density figure of each task): smoothed colour-colour densities with
+per-class contours; panels, layout and smoothing are the task's (deweight.registry)."""
 
 from deweight import figures, registry
 from deweight._files import read_parquet_with_metadata
@@ -16,9 +17,9 @@ def main(smk):
         out.png,
         out.csv,
         source_label=smk.params.source_label,
-        panels=list(entry.density_panels[smk.rule]),
+        panels=list(entry.density_panels),
         class_names=list(entry.display_names),
-        by_class=smk.rule == "fig5",
+        by_class=entry.density_by_class,
         smoothing_mag=entry.density_smoothing_mag,
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -140,3 +140,10 @@ def valid_integer_code(values: pd.Series | np.ndarray, allowed: Iterable[int] | 
     if allowed is not None:
         valid &= np.isin(as_float, np.asarray(list(allowed), dtype=float))
     return valid
+
+
+def sdss_class_cut_reason(sdss_classes: Mapping[str, str]) -> str:
+    """The cut-flow reason of the SDSS class cut: ``SDSS class not GALAXY, STAR or QSO``."""
+    kept = list(sdss_classes)
+    named = kept[0] if len(kept) == 1 else f"{', '.join(kept[:-1])} or {kept[-1]}"
+    return f"SDSS class not {named}"

@@ -41,6 +41,7 @@ from deweight.catalog._tables import (
     as_float,
     find_column,
     require_columns,
+    sdss_class_cut_reason,
     valid_integer_code,
     valid_magnitude,
 )
@@ -55,14 +56,12 @@ from deweight.catalog.photometry import (
     wise_dn_to_vega_mag,
     wise_flux_uncertainty_fix,
 )
+from deweight.catalog.tasks import TASKS
 
-__all__ = ["ARCHIVE_SAMPLE", "SDSS_CLASS_TO_TASK", "prepare_blazar_task", "prepare_star_galaxy_agn"]
+__all__ = ["ARCHIVE_SAMPLE", "prepare_blazar_task", "prepare_star_galaxy_agn"]
 
 #: Value of the ``sample`` column for rows prepared from the archive.
 ARCHIVE_SAMPLE = "sdss_dr16"
-
-#: SDSS spectroscopic class -> class name of the archive tasks.
-SDSS_CLASS_TO_TASK = {"GALAXY": "galaxy", "STAR": "star", "QSO": "agn"}
 
 _SPEC_COLUMNS = ("specObjID", "bestObjID", "ra", "dec", "class", "zWarning")
 _SEPARATION_COLUMNS = ("wise_separation_arcsec", "separation_arcsec", "dist_x")
@@ -138,7 +137,8 @@ def prepare_star_galaxy_agn(
         twomass = require_columns(twomass, ("objID", "j", "jIvar"), "SDSS TwoMass table")
 
     cutflow = CutFlow(len(spec), name=task)
-    table = _spec_cuts(spec, cutflow, cfg)
+    sdss_classes = TASKS[task]["sdss_classes"]
+    table = _spec_cuts(spec, cutflow, cfg, sdss_classes)
     table = _join_wise(table, wise, cutflow, cfg)
     table, diagnostics = _wise_cuts(table, bands, cutflow, cfg, TASK_A_EQ20_BANDS)
 
@@ -161,7 +161,7 @@ def prepare_star_galaxy_agn(
     w1 = wise_dn_to_vega_mag(table["w1flux"], "W1")
     w2 = wise_dn_to_vega_mag(table["w2flux"], "W2")
     features = pd.DataFrame({"J-W1": j_magnitude - w1, "W1-W2": w1 - w2}, index=table.index)
-    class_names = table["class"].map(SDSS_CLASS_TO_TASK)
+    class_names = table["class"].map(sdss_classes)
     result = finish_table(table, features, class_names, task, ARCHIVE_SAMPLE, cfg)
     result.attrs["diagnostics"] = diagnostics
     return result, cutflow
@@ -238,7 +238,8 @@ def prepare_blazar_task(
     blazars = require_columns(blazars, ("blazar_class",), "merged blazar table")
 
     cutflow = CutFlow(len(spec), name=task)
-    table = _spec_cuts(spec, cutflow, cfg)
+    sdss_classes = TASKS[task]["sdss_classes"]
+    table = _spec_cuts(spec, cutflow, cfg, sdss_classes)
     table = _join_wise(table, wise, cutflow, cfg)
     table, diagnostics = _wise_cuts(table, bands, cutflow, cfg, TASK_B_EQ20_BANDS)
 
@@ -339,14 +340,14 @@ def prepare_blazar_task(
         },
         index=table.index,
     )
-    class_names = table["class"].map(SDSS_CLASS_TO_TASK)
+    class_names = table["class"].map(sdss_classes)
     blazar_labels = label_blazars(
         table["ra"], table["dec"], blazars, radius_arcsec=cfg["blazar_label_radius_arcsec"]
     )
     is_blazar = blazar_labels != ""
     diagnostics["blazar_relabelled_from"] = {
         name: int(np.sum(is_blazar & (class_names.to_numpy() == name)))
-        for name in ("galaxy", "star", "agn")
+        for name in sdss_classes.values()
     }
     class_names = class_names.where(~is_blazar, pd.Series(blazar_labels, index=table.index))
     result = finish_table(table, features, class_names, task, ARCHIVE_SAMPLE, cfg)
@@ -373,15 +374,20 @@ def _wise_band_columns(bands) -> list[str]:
     return columns
 
 
-def _spec_cuts(spec: pd.DataFrame, cutflow: CutFlow, cfg: Mapping[str, Any]) -> pd.DataFrame:
+def _spec_cuts(
+    spec: pd.DataFrame,
+    cutflow: CutFlow,
+    cfg: Mapping[str, Any],
+    sdss_classes: Mapping[str, str],
+) -> pd.DataFrame:
     """SpecObj cuts shared by both tasks: class, position, zWarning."""
     table = spec.reset_index(drop=True)
     table["class"] = table["class"].astype(str).str.strip().str.upper()
     table = cutflow.apply(
         table,
-        table["class"].isin(list(SDSS_CLASS_TO_TASK)).to_numpy(),
+        table["class"].isin(list(sdss_classes)).to_numpy(),
         "spec_class",
-        "SDSS class not GALAXY, STAR or QSO",
+        sdss_class_cut_reason(sdss_classes),
     )
     ra, dec = as_float(table["ra"]), as_float(table["dec"])
     table = cutflow.apply(

@@ -40,15 +40,20 @@ import pandas as pd
 from astropy.coordinates import SkyCoord
 
 from deweight.catalog._output import finish_table
-from deweight.catalog._tables import SENTINEL_ABS, as_float, require_columns
+from deweight.catalog._tables import (
+    SENTINEL_ABS,
+    as_float,
+    require_columns,
+    sdss_class_cut_reason,
+)
 from deweight.catalog.blazars import BLAZAR_CLASSES, label_blazars, read_bzcat
 from deweight.catalog.config import resolve_prepare_config
 from deweight.catalog.cutflow import CutFlow
+from deweight.catalog.tasks import TASKS
 
 __all__ = [
     "BUNDLED_FILES",
     "BundledDataError",
-    "DR14_CLASS_TO_TASK",
     "OPTICAL_BANDS",
     "prepare_bundled_blazar_task",
     "prepare_bundled_star_galaxy_qso",
@@ -66,9 +71,6 @@ BUNDLED_FILES: Mapping[str, str] = {
 
 #: SDSS optical bands of the stand-in features.
 OPTICAL_BANDS: tuple[str, ...] = ("u", "g", "r", "i", "z")
-
-#: SDSS spectroscopic class -> class name of the stand-in tasks.
-DR14_CLASS_TO_TASK = {"GALAXY": "galaxy", "STAR": "star", "QSO": "qso"}
 
 _DR14_SAMPLE = "sdss_dr14"
 _BZCAT_SAMPLE = "bzcat5"
@@ -172,12 +174,12 @@ def prepare_bundled_star_galaxy_qso(
     """
     cfg = resolve_prepare_config(config)
     frame, label = _read_frame(sdss_csv)
-    cutflow = CutFlow(len(frame), name="sdss_optical_sgq")
-    table = _dr14_optical_cuts(frame, label, cutflow, cfg, step_prefix="")
-    class_names = table["class"].map(DR14_CLASS_TO_TASK)
-    result = finish_table(
-        table, _optical_colours(table), class_names, "sdss_optical_sgq", _DR14_SAMPLE, cfg
-    )
+    task = "sdss_optical_sgq"
+    sdss_classes = TASKS[task]["sdss_classes"]
+    cutflow = CutFlow(len(frame), name=task)
+    table = _dr14_optical_cuts(frame, label, cutflow, cfg, sdss_classes, step_prefix="")
+    class_names = table["class"].map(sdss_classes)
+    result = finish_table(table, _optical_colours(table), class_names, task, _DR14_SAMPLE, cfg)
     return result, cutflow
 
 
@@ -244,18 +246,21 @@ def prepare_bundled_blazar_task(
     # The BZCAT rows are not processed until the DR14 cuts are done, so account for them as a
     # block that the DR14 steps do not touch.
     sdss_flow = CutFlow(len(frame))
-    sdss = _dr14_optical_cuts(frame, sdss_label, sdss_flow, cfg, step_prefix="sdss_dr14: ")
+    dr14_classes = TASKS[task]["sdss_classes"]
+    sdss = _dr14_optical_cuts(
+        frame, sdss_label, sdss_flow, cfg, dr14_classes, step_prefix="sdss_dr14: "
+    )
     for entry in sdss_flow.steps:
         cutflow.record(entry.step, entry.reason, entry.removed)
 
     radius = cfg["blazar_label_radius_arcsec"]
-    sdss_classes = sdss["class"].map(DR14_CLASS_TO_TASK)
+    sdss_classes = sdss["class"].map(dr14_classes)
     blazar_labels = label_blazars(sdss["ra"], sdss["dec"], blazars, radius_arcsec=radius)
     is_blazar = blazar_labels != ""
     diagnostics: dict[str, Any] = {
         "dr14_relabelled_from": {
             name: int(np.sum(is_blazar & (sdss_classes.to_numpy() == name)))
-            for name in DR14_CLASS_TO_TASK.values()
+            for name in dr14_classes.values()
         },
         "dr14_relabelled_to": {c: int(np.sum(blazar_labels == c)) for c in BLAZAR_CLASSES},
     }
@@ -349,16 +354,21 @@ def _read_frame(source) -> tuple[pd.DataFrame, str]:
 
 
 def _dr14_optical_cuts(
-    frame: pd.DataFrame, label: str, cutflow: CutFlow, cfg: Mapping[str, Any], step_prefix: str
+    frame: pd.DataFrame,
+    label: str,
+    cutflow: CutFlow,
+    cfg: Mapping[str, Any],
+    sdss_classes: Mapping[str, str],
+    step_prefix: str,
 ) -> pd.DataFrame:
     table = require_columns(frame, ("ra", "dec", *OPTICAL_BANDS, "class"), label)
     table = table.reset_index(drop=True)
     table["class"] = table["class"].astype(str).str.strip().str.upper()
     table = cutflow.apply(
         table,
-        table["class"].isin(list(DR14_CLASS_TO_TASK)).to_numpy(),
+        table["class"].isin(list(sdss_classes)).to_numpy(),
         f"{step_prefix}spec_class",
-        "SDSS class not GALAXY, STAR or QSO",
+        sdss_class_cut_reason(sdss_classes),
     )
     ra, dec = as_float(table["ra"]), as_float(table["dec"])
     table = cutflow.apply(

@@ -8,7 +8,8 @@ from deweight.registry import catalog_tasks
 
 __all__ = ["TASKS"]
 
-#: Feature columns, class names (in label order) and split of each prepared catalogue, keyed by
+#: Feature columns, class names (in label order), the SDSS classes kept (``sdss_classes``: SDSS
+#: class -> class name) and split of each prepared catalogue, keyed by
 #: the library's task name; read from :mod:`deweight.registry`, which says for each data source
 #: and workflow task (``sga``, ``blazar``) which of these it prepares. ``data_source`` is
 #: ``archive`` (SDSS DR16 + AllWISE + 2MASS, as in the paper; needs network) or ``bundled``
