@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+from workflow_settings import workflow_config
 
 from deweight.verdict import bias_verdict
 
@@ -55,7 +56,10 @@ def test_clarke_pcp_table_streams_a_catalogue_and_recovers_its_prior(tmp_path):
     Rows are exact posteriors under a flat model prior of a known mixture with prior
     (0.45, 0.50, 0.05), so the flat-prior PCP must recover that prior within its error.
     """
-    from deweight.verdict import CLARKE_PROBABILITY_COLUMNS, clarke_pcp_table
+    from deweight.verdict import clarke_pcp_table
+
+    # The catalogue's columns as the workflow names them (config: archive.clarke2020).
+    columns = workflow_config()["archive"]["clarke2020"]["probability_columns"]
 
     rng = np.random.default_rng(3)
     true_prior = np.array([0.45, 0.50, 0.05])
@@ -66,12 +70,17 @@ def test_clarke_pcp_table_streams_a_catalogue_and_recovers_its_prior(tmp_path):
     log_like = -0.5 * ((x[:, None, :] - means[None]) ** 2).sum(-1)
     flat_posterior = np.exp(log_like - log_like.max(1, keepdims=True))
     flat_posterior /= flat_posterior.sum(1, keepdims=True)
-    frame = pd.DataFrame(flat_posterior.astype(np.float32), columns=CLARKE_PROBABILITY_COLUMNS)
+    frame = pd.DataFrame(flat_posterior.astype(np.float32), columns=columns)
     frame.insert(0, "objid", np.arange(n))
     path = tmp_path / "clarke2020.parquet"
     frame.to_parquet(path)
     table = clarke_pcp_table(
-        path, training_prior=(0.729, 0.150, 0.121), method="newton", tol=1e-8, max_iter=1000
+        path,
+        training_prior=(0.729, 0.150, 0.121),
+        method="newton",
+        tol=1e-8,
+        max_iter=1000,
+        columns=columns,
     )
     flat = table[table["assumed_prior_name"] == "flat"].sort_values("class")
     assert flat["converged"].all()

@@ -17,7 +17,6 @@ import pandas as pd
 from deweight.priors import prediction_consistent_prior
 
 __all__ = [
-    "CLARKE_PROBABILITY_COLUMNS",
     "VERDICTS",
     "bias_verdict",
     "clarke_pcp_table",
@@ -180,11 +179,6 @@ def bias_verdict(
     )
 
 
-#: Galaxy, star and QSO probability columns of the Clarke et al. (2020) catalogue, as
-#: resources/archive/clarke2020.parquet keeps them (config: archive.clarke2020).
-CLARKE_PROBABILITY_COLUMNS = ("class_prob_galaxy", "class_prob_star", "class_prob_quasar")
-
-
 def clarke_pcp_table(
     path,
     *,
@@ -192,7 +186,7 @@ def clarke_pcp_table(
     method: str,
     tol: float,
     max_iter: int,
-    columns=CLARKE_PROBABILITY_COLUMNS,
+    columns,
 ) -> pd.DataFrame:
     """Sect. 4.4: PCPs of the Clarke et al. (2020) catalogue, streamed from Parquet.
 
