@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 from workflow_settings import REPO_ROOT, run_snakemake
+from workflow_settings import workflow_config as run_config
 
 from deweight import registry
 
@@ -156,12 +157,21 @@ def test_the_workflow_lists_every_output_of_a_new_task_with_no_rule_edited(new_t
         "results/simulation/figures/fig6.pdf": "fig6",
     }.items():
         assert rule_of.get(path) == rule, path
-    # Without its sweep's settings the workflow says which task lacks them.
-    run = run_snakemake(["-n"], cwd=root)
+    # Without any config of its own the new task takes the "default" sweep and model of
+    # config/config.yaml: no file but the registry is edited.
+    defaults = summary(root).set_index("output_file")["rule"]
+    sizes = run_config()["realdata"]["sizes"]["bundled"]["default"]
+    for size in sizes:
+        path = f"results/bundled/predictions/{NEW_TASK}/weighted/n{size}.parquet"
+        assert defaults.get(path) == "train_real", path
+    # A task the registry does not know is named.
+    unknown = configfile.with_name("unknown_task.yaml")
+    unknown.write_text(yaml.safe_dump({"realdata": {"sizes": {"bundled": {"nosuch": [316]}}}}))
+    run = run_snakemake(["-n", "--configfile", str(unknown)], cwd=root)
     assert run.returncode != 0
     text = run.stdout + run.stderr
-    assert "realdata.sizes.bundled must give exactly the tasks" in text
-    assert f"missing {NEW_TASK}" in text
+    assert "realdata.sizes.bundled must give the tasks of deweight.registry" in text
+    assert "unknown nosuch" in text
 
 
 @pytest.mark.slow

@@ -19,8 +19,13 @@ except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
 
+# A task that realdata.sizes.<source> or realdata.model does not name takes this key's entry, so
+# that adding a task needs no config edit (config/config.yaml states these defaults once).
+DEFAULT_TASK_KEY = "default"
+
+
 def check_task_settings(realdata):
-    """Every registered task, and only those, has its sweep sizes and model settings."""
+    """Every registered task has sweep sizes and model settings (its own or the default)."""
     wanted = {
         f"realdata.sizes.{source}": registry.tasks(source)
         for source in registry.SOURCES
@@ -32,11 +37,18 @@ def check_task_settings(realdata):
     }
     given["realdata.model"] = realdata["model"]
     for where, tasks in wanted.items():
-        missing = [task for task in tasks if task not in given[where]]
-        unknown = [task for task in given[where] if task not in tasks]
+        missing = []
+        if DEFAULT_TASK_KEY not in given[where]:
+            missing = [task for task in tasks if task not in given[where]]
+        unknown = [
+            task
+            for task in given[where]
+            if task not in tasks and task != DEFAULT_TASK_KEY
+        ]
         if missing or unknown:
             raise WorkflowError(
-                f"{where} must give exactly the tasks of deweight.registry ({', '.join(tasks)}): "
+                f"{where} must give the tasks of deweight.registry ({', '.join(tasks)}) "
+                f"or a {DEFAULT_TASK_KEY!r} entry for those it leaves out: "
                 + "; ".join(
                     text
                     for text in (
@@ -46,6 +58,11 @@ def check_task_settings(realdata):
                     if text
                 )
             )
+
+
+def task_setting(settings, task):
+    """A task's own entry of realdata.sizes.<source> or realdata.model, else the default."""
+    return settings[task] if task in settings else settings[DEFAULT_TASK_KEY]
 
 
 check_task_settings(config["realdata"])
@@ -112,7 +129,7 @@ def log_file(path):
 
 def real_sizes(source, task):
     """Training-set sizes of the real-data sweep for one data source and task."""
-    return lookup(dpath=f"realdata/sizes/{source}/{task}", within=config)
+    return task_setting(config["realdata"]["sizes"][source], task)
 
 
 def all_outputs():
@@ -186,7 +203,9 @@ def model_params(section, task=None):
 
     The device is left out: where a model trains must not make Snakemake retrain it.
     """
-    model = config[section]["model"] if task is None else config[section]["model"][task]
+    model = config[section]["model"]
+    if task is not None:
+        model = task_setting(model, task)
     return dict(
         hidden=list(model["hidden"]),
         augmentation=model["augmentation"],
