@@ -307,8 +307,8 @@ def test_hand_written_gradients_match_autograd(hidden, n_classes):
     reference = [parameter.grad.clone() for parameter in batched.parameters()]
     batched.allocate_gradients()
     classes = torch.arange(n_classes - 1)
-    target = (classes == labels[:, None]).double()
-    scale = (classes <= labels[:, None]) * (weights / total_weight)[:, None]
+    target = (classes[:, None] == labels).double()  # (N - 1, n), as compute_gradients takes them
+    scale = (classes[:, None] <= labels) * (weights / total_weight)
     batched.compute_gradients(features, target, scale, _Workspace(batched, 64))
     for parameter, expected in zip(batched.parameters(), reference, strict=True):
         torch.testing.assert_close(parameter.grad, expected, rtol=1e-12, atol=1e-14)
