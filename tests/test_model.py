@@ -17,6 +17,7 @@ from deweight.model import (
     Classifier,
     RangeScaler,
     _BatchedRestarts,
+    _fast_first_layer_dtype,
     _resolve_device,
     _StickBreakingNetwork,
     _Workspace,
@@ -312,6 +313,51 @@ def test_hand_written_gradients_match_autograd(hidden, n_classes):
     batched.compute_gradients(features, target, scale, _Workspace(batched, 64))
     for parameter, expected in zip(batched.parameters(), reference, strict=True):
         torch.testing.assert_close(parameter.grad, expected, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize(("hidden", "n_classes"), [((32,), 3), ((7, 4), 4), ((6,), 2)])
+def test_bfloat16_first_layer_gradients_stay_close_to_float32(hidden, n_classes):
+    # With bfloat16 features the first layer's two products round their operands and results
+    # to 8 significant bits, and a unit whose pre-activation rounds across zero flips its
+    # ReLU; over a 4,000-row batch each member's gradient must still be autograd's to a few
+    # per cent (a mis-wired member, layer or bias is off by 50 % or more).
+    torch.manual_seed(3)
+    batched = _BatchedRestarts([_StickBreakingNetwork(80, hidden, n_classes) for _ in range(3)])
+    features = (2 * torch.rand(4000, 80) - 1).bfloat16()  # exactly representable in both
+    labels = torch.randint(0, n_classes, (4000,))
+    weights = torch.rand(4000)
+    weighted_cross_entropy(batched(features.float()), labels, weights, 50.0).sum().backward()
+    reference = [parameter.grad.clone() for parameter in batched.parameters()]
+    batched.allocate_gradients()
+    classes = torch.arange(n_classes - 1)
+    target = (classes[:, None] == labels).float()
+    scale = (classes[:, None] <= labels) * (weights / 50.0)
+    workspace = _Workspace(batched, 4096, torch.bfloat16)
+    batched.compute_gradients(features, target, scale, workspace)
+    for parameter, expected in zip(batched.parameters(), reference, strict=True):
+        for member in range(3):
+            error = (parameter.grad[member] - expected[member]).norm() / expected[member].norm()
+            assert error < 0.05, (tuple(parameter.shape), member, float(error))
+    # The float32 path on the same batch is autograd's to float32 rounding.
+    batched.compute_gradients(features.float(), target, scale, _Workspace(batched, 4096))
+    for parameter, expected in zip(batched.parameters(), reference, strict=True):
+        torch.testing.assert_close(parameter.grad, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_bfloat16_first_layer_only_on_a_cpu_with_it_and_a_hidden_layer(monkeypatch):
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    assert _fast_first_layer_dtype(cpu, (32,)) == torch.bfloat16
+    assert _fast_first_layer_dtype(cpu, ()) == torch.float32
+    assert _fast_first_layer_dtype(cuda, (32,)) == torch.float32
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    assert _fast_first_layer_dtype(cpu, (32,)) == torch.float32
+    # What the fit used is in its report.
+    X, y = _simulated(600)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        report = Classifier(**QUICK, max_steps=100, device="cpu").fit(X, y).fit_report_
+    assert report["first_layer_dtype"] == "float32"
 
 
 def test_chunked_held_out_losses_match_the_whole_set_loss():

@@ -507,32 +507,33 @@ class _BatchedRestarts(nn.Module):
         several times slower (at 4,096 rows, 32 units and 2 outputs: 0.12 against 0.05 ms).
         """
         n = features.shape[0]
-        last = len(self.weights) - 1
+        # Plain tuples: indexing an nn.ParameterList costs more than the small ops it feeds.
+        weights, biases = tuple(self.weights), tuple(self.biases)
+        members = range(weights[0].shape[0])
+        last = len(weights) - 1
         below = features
         hidden = []
         for k in range(last):
             out = workspace.activation(k, n)
             if k == 0 and features.dtype != out.dtype:  # the bfloat16 first layer
                 weight = workspace.first_weights_low()
-                weight.copy_(self.weights[0])
+                weight.copy_(weights[0])
                 products = workspace.first_activation_low(n)
-                for member in range(self.n_members):
+                for member in members:
                     torch.mm(features, weight[member], out=products[member])
-                torch.add(products, self.biases[0], out=out)
+                torch.add(products, biases[0], out=out)
             elif k == 0:  # every member sees the same input
-                for member in range(self.n_members):
-                    torch.addmm(
-                        self.biases[0][member], features, self.weights[0][member], out=out[member]
-                    )
+                for member in members:
+                    torch.addmm(biases[0][member], features, weights[0][member], out=out[member])
             else:
-                torch.baddbmm(self.biases[k], below, self.weights[k], out=out)
+                torch.baddbmm(biases[k], below, weights[k], out=out)
             below = torch.relu_(out)
             hidden.append(below)
         out = workspace.output(n)
-        for member in range(self.n_members):
+        for member in members:
             inputs = features if last == 0 else below[member]
-            torch.mm(self.weights[last][member].T, inputs.T, out=out[member])
-        out.add_(self.biases[last].transpose(1, 2))
+            torch.mm(weights[last][member].T, inputs.T, out=out[member])
+        out.add_(biases[last].transpose(1, 2))
         return hidden, out
 
     @torch.no_grad()
@@ -566,37 +567,39 @@ class _BatchedRestarts(nn.Module):
             Buffers for at least ``n`` rows and this many members.
         """
         n = features.shape[0]
+        weights, biases = tuple(self.weights), tuple(self.biases)
+        members = range(weights[0].shape[0])
         hidden, out = self._forward_into(features, workspace)
         grad = out.sub_(workspace.offsets).sigmoid_().sub_(target).mul_(scale)  # (R, N - 1, n)
-        last = len(self.weights) - 1
-        weight, bias = self.weights[last], self.biases[last]
-        torch.sum(grad, dim=2, out=bias.grad.view(self.n_members, -1))
+        last = len(weights) - 1
+        weight, bias = weights[last], biases[last]
+        torch.sum(grad, dim=2, out=bias.grad.view(len(members), -1))
         transposed = workspace.output_weight_gradient()
-        for member in range(self.n_members):
+        for member in members:
             inputs = features if last == 0 else hidden[-1][member]
             torch.mm(grad[member], inputs, out=transposed)
             weight.grad[member].copy_(transposed.T)
         if last == 0:
             return
         back = workspace.backprop(last - 1, n)
-        for member in range(self.n_members):
+        for member in members:
             torch.mm(grad[member].T, weight[member].T, out=back[member])
         for k in reversed(range(last)):
             # Through the ReLU: hidden >= 0, so sign(hidden) is its derivative, 1 or 0.
             below = hidden[k]
             grad = back.mul_(torch.sign(below, out=workspace.mask(k, n)))
-            weight, bias = self.weights[k], self.biases[k]
+            weight, bias = weights[k], biases[k]
             torch.sum(grad, dim=1, keepdim=True, out=bias.grad)
             if k == 0 and features.dtype != grad.dtype:  # the bfloat16 first layer
                 low = workspace.first_backprop_low(n)
                 low.copy_(grad)
                 product = workspace.first_weight_gradient_low()
-                for member in range(self.n_members):
+                for member in members:
                     torch.mm(features.T, low[member], out=product)
                     weight.grad[member].copy_(product)
                 break
             if k == 0:
-                for member in range(self.n_members):
+                for member in members:
                     torch.mm(features.T, grad[member], out=weight.grad[member])
                 break
             torch.bmm(hidden[k - 1].transpose(1, 2), grad, out=weight.grad)
@@ -691,17 +694,25 @@ class _Workspace:
             first = ensemble.weights[0]
             self._low = {
                 "weights": torch.empty(first.shape, dtype=first_layer_dtype, device=device),
-                "activation": torch.empty(size[0], dtype=first_layer_dtype, device=device),
-                "backprop": torch.empty(size[0], dtype=first_layer_dtype, device=device),
                 "weight_gradient": torch.empty(
                     first.shape[1:], dtype=first_layer_dtype, device=device
                 ),
             }
+            self._low_activation = [torch.empty(size[0], dtype=first_layer_dtype, device=device)]
+            self._low_backprop = [torch.empty(size[0], dtype=first_layer_dtype, device=device)]
+        self._views: dict[tuple[int, int, int], torch.Tensor] = {}
 
     def _view(self, buffers: list[torch.Tensor], k: int, n: int) -> torch.Tensor:
-        if n > self.rows:
-            raise ValueError(f"workspace holds {self.rows} rows, asked for {n}")
-        return buffers[k][: self.members * n * self.units[k]].view(self.members, n, self.units[k])
+        key = (id(buffers), k, n)  # views are kept: making one costs more than a small op
+        view = self._views.get(key)
+        if view is None:
+            if n > self.rows:
+                raise ValueError(f"workspace holds {self.rows} rows, asked for {n}")
+            view = buffers[k][: self.members * n * self.units[k]].view(
+                self.members, n, self.units[k]
+            )
+            self._views[key] = view
+        return view
 
     def activation(self, k: int, n: int) -> torch.Tensor:
         return self._view(self._activations, k, n)
@@ -715,10 +726,10 @@ class _Workspace:
         return self._low["weights"]
 
     def first_activation_low(self, n: int) -> torch.Tensor:
-        return self._view([self._low["activation"]], 0, n)
+        return self._view(self._low_activation, 0, n)
 
     def first_backprop_low(self, n: int) -> torch.Tensor:
-        return self._view([self._low["backprop"]], 0, n)
+        return self._view(self._low_backprop, 0, n)
 
     def first_weight_gradient_low(self) -> torch.Tensor:
         """One member's first-layer weight gradient in the low precision, (d, units)."""
