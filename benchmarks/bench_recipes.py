@@ -153,6 +153,11 @@ def main(argv=None) -> int:
         "--seeds", type=int, nargs="+", help="one simulated draw and fit per seed (see above)"
     )
     parser.add_argument(
+        "--draw-rows",
+        type=int,
+        help="rows to draw (default the largest size): a smaller draw is not a prefix of a larger",
+    )
+    parser.add_argument(
         "--paired", nargs=2, type=Path, metavar=("BEFORE", "AFTER"), help="compare two CSVs"
     )
     parser.add_argument("--output", type=Path, help="also write every fit to this CSV")
@@ -177,7 +182,8 @@ def main(argv=None) -> int:
 
 def run(args, sizes: list[int], seed: int, rows: list[dict]) -> None:
     """Fit every size and variant on the draw of ``seed``, appending one row per fit."""
-    data = draw_datasets(seed=seed, n_train=max(sizes), n_biased=0, n_test=N_TEST)
+    n_train = max(sizes) if args.draw_rows is None else max(args.draw_rows, max(sizes))
+    data = draw_datasets(seed=seed, n_train=n_train, n_biased=0, n_test=N_TEST)
     X_all, y_all = data["train"]
     X_test, _ = data["test"]
     for size in sizes:

@@ -83,6 +83,7 @@ def timed_fit(X, y, X_test, restarts: int, seed: int) -> dict:
         "batch_size": report["batch_size"],
         "examples_processed": report.get("examples_processed"),
         "device": report["device"],
+        "first_layer_dtype": report.get("first_layer_dtype", "float32"),
     }
 
 

@@ -344,15 +344,19 @@ def test_bfloat16_first_layer_gradients_stay_close_to_float32(hidden, n_classes)
         torch.testing.assert_close(parameter.grad, expected, rtol=1e-4, atol=1e-6)
 
 
-def test_bfloat16_first_layer_only_on_a_cpu_with_it_and_a_hidden_layer(monkeypatch):
+def test_bfloat16_first_layer_only_on_a_cpu_with_it_a_hidden_layer_and_big_batches(
+    monkeypatch,
+):
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
-    assert _fast_first_layer_dtype(cpu, (32,)) == torch.bfloat16
-    assert _fast_first_layer_dtype(cpu, ()) == torch.float32
-    assert _fast_first_layer_dtype(cuda, (32,)) == torch.float32
+    assert _fast_first_layer_dtype(cpu, (32,), 4096) == torch.bfloat16
+    assert _fast_first_layer_dtype(cpu, (32,), 1024) == torch.bfloat16
+    assert _fast_first_layer_dtype(cpu, (32,), 1023) == torch.float32
+    assert _fast_first_layer_dtype(cpu, (), 4096) == torch.float32
+    assert _fast_first_layer_dtype(cuda, (32,), 4096) == torch.float32
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
-    assert _fast_first_layer_dtype(cpu, (32,)) == torch.float32
-    # What the fit used is in its report.
+    assert _fast_first_layer_dtype(cpu, (32,), 4096) == torch.float32
+    # What the fit used is in its report (600 rows: batches of 256).
     X, y = _simulated(600)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

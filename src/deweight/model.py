@@ -80,6 +80,10 @@ _FAST_PATIENCE = 8  # evaluations without improvement before the learning rate i
 _FAST_LR_CUT = 0.25  # factor applied to the learning rate at a plateau
 _FAST_LR_CUTS = 3  # plateaus after the last of which training stops
 _FAST_SCREEN_EVALUATIONS = 8  # evaluations all restarts get before only the best continues
+# Smallest batch whose first-layer products are done in bfloat16 (where the CPU has it; see
+# _fast_first_layer_dtype): at 4,096 rows a step takes half the time, at 1,024 two thirds,
+# but at 256 the conversions cost more than the faster products save.
+_FAST_BFLOAT16_MIN_BATCH = 1024
 
 
 # --------------------------------------------------------------------------------------------
@@ -815,7 +819,9 @@ def _flushing_denormals():
         torch.set_flush_denormal(False)
 
 
-def _fast_first_layer_dtype(device: torch.device, hidden: tuple[int, ...]) -> torch.dtype:
+def _fast_first_layer_dtype(
+    device: torch.device, hidden: tuple[int, ...], batch_size: int
+) -> torch.dtype:
     """The dtype of the fast recipe's first-layer products: bfloat16 where the CPU has it.
 
     The first layer (80 inputs to 32 units) is nearly all of a step's arithmetic. On a CPU
@@ -825,10 +831,12 @@ def _fast_first_layer_dtype(device: torch.device, hidden: tuple[int, ...]) -> to
     network stay in float32/float64. What the rounding of the inputs and of the two products
     to 8 significant bits costs in KL was measured over many seeds and sizes
     (benchmarks/README.md). Elsewhere (other CPUs, where bfloat16 products are emulated and
-    slow, a GPU, or a network without a hidden layer) everything is float32.
+    slow, a GPU, a network without a hidden layer, or batches smaller than
+    ``_FAST_BFLOAT16_MIN_BATCH``) everything is float32.
     """
     supported = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
-    if device.type == "cpu" and hidden and supported():
+    big = batch_size >= _FAST_BFLOAT16_MIN_BATCH
+    if device.type == "cpu" and hidden and big and supported():
         return torch.bfloat16
     return torch.float32
 
@@ -1150,14 +1158,14 @@ class Classifier:
         validation_labels = labels_t[validation_rows]
         validation_weights = weights[validation_rows]
         fit_features, fit_labels = features[fit_index], labels_t[fit_index]
-        first_layer_dtype = _fast_first_layer_dtype(device, self.hidden)
-        fit_features = fit_features.to(first_layer_dtype)
         fit_weights = weights[fit_index]
         del fit_index
         n_fit = fit_rows.size
         batch_size = min(
             n_fit, max(_FAST_MIN_BATCH, min(_FAST_MAX_BATCH, n_fit // _FAST_BATCHES_PER_EPOCH))
         )
+        first_layer_dtype = _fast_first_layer_dtype(device, self.hidden, batch_size)
+        fit_features = fit_features.to(first_layer_dtype)
         batches_per_epoch = n_fit // batch_size  # the remainder is reshuffled into later epochs
         steps_per_evaluation = min(
             max(batches_per_epoch, _FAST_MIN_STEPS_PER_EVALUATION), _FAST_MAX_STEPS_PER_EVALUATION
