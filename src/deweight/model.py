@@ -16,9 +16,11 @@ and (left to the caller) assign classes from the probabilities.
 ``"fast"``
     Mini-batch Adam on 90% of the training set with all restarts trained at once as one
     batched ("ensemble") network, a learning rate that is cut when the loss on the held-out
-    10% stops improving, and early stopping on that loss. It matches or beats the paper's
-    recipe in accuracy to the true probabilities at a small fraction of the time; see
-    ``benchmarks/README.md`` for the measurements.
+    10% stops improving, and early stopping on that loss. On a CPU with AVX-512 BF16 and
+    batches of at least 1,024 rows the first layer's products take bfloat16 operands
+    (:func:`_fast_first_layer_dtype`). It matches or beats the paper's recipe in accuracy to
+    the true probabilities at a small fraction of the time; see ``benchmarks/README.md`` for
+    the measurements.
 """
 
 from __future__ import annotations
@@ -897,9 +899,10 @@ class Classifier:
         restart; full-batch training loss for "paper", best held-out loss for "fast"),
         ``steps`` and ``converged`` (per restart; for "fast" None for the restarts dropped at
         the screening), ``wall_seconds``, ``device``, ``threads`` and, for "fast",
-        ``batch_size``, ``n_fit``, ``n_validation``, ``learning_rate_cuts`` and
+        ``batch_size``, ``n_fit``, ``n_validation``, ``learning_rate_cuts``,
         ``examples_processed`` (training examples through a forward and backward pass, summed
-        over the restarts training at each step).
+        over the restarts training at each step) and ``first_layer_dtype`` ("bfloat16" or
+        "float32": the operands of the first layer's products while training).
     """
 
     def __init__(
