@@ -364,6 +364,62 @@ def test_bfloat16_first_layer_only_on_a_cpu_with_it_a_hidden_layer_and_big_batch
     assert report["first_layer_dtype"] == "float32"
 
 
+def test_hand_written_batched_steps_train_like_separate_networks():
+    # The fast recipe's own step (compute_gradients, then Adam) on 3 members at once
+    # must move each member as the same step on that member alone does, over many steps and
+    # after the others are dropped.
+    torch.manual_seed(6)
+    nets = [_StickBreakingNetwork(6, (5,), 3).double() for _ in range(3)]
+    together = _BatchedRestarts(nets)
+    alone = [_BatchedRestarts([net]) for net in nets]
+    optimizers = [
+        torch.optim.Adam(b.parameters(), lr=1e-2, weight_decay=1e-3) for b in [together, *alone]
+    ]
+    for batched in [together, *alone]:
+        batched.allocate_gradients()
+    features = torch.randn(40, 6, dtype=torch.float64)
+    labels = torch.randint(0, 3, (40,))
+    classes = torch.arange(2)
+    target = (classes[:, None] == labels).double()
+    scale = (classes[:, None] <= labels) * torch.rand(40, dtype=torch.float64) / 40
+    workspaces = [_Workspace(b, 40) for b in [together, *alone]]
+    for _ in range(20):
+        for batched, optimizer, workspace in zip(
+            [together, *alone], optimizers, workspaces, strict=True
+        ):
+            batched.compute_gradients(features, target, scale, workspace)
+            optimizer.step()
+    for member, single in enumerate(alone):
+        for got, want in zip(together.member_state(member), single.member_state(0), strict=True):
+            torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+    optimizers[0] = together.keep(2, optimizers[0])
+    together.allocate_gradients()
+    workspaces[0] = _Workspace(together, 40)
+    for _ in range(10):
+        for batched, optimizer, workspace in zip(
+            [together, alone[2]],
+            [optimizers[0], optimizers[3]],
+            [workspaces[0], workspaces[3]],
+            strict=True,
+        ):
+            batched.compute_gradients(features, target, scale, workspace)
+            optimizer.step()
+    for got, want in zip(together.member_state(0), alone[2].member_state(0), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_bfloat16_fit_is_reproducible_for_a_seed():
+    if not getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)():
+        pytest.skip("this CPU has no AVX-512 BF16; the fit stays float32")
+    X, y = _simulated(75_000, seed=7)  # 67,500 rows fitted: batches of 1,054 rows
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fits = [Classifier(**QUICK, max_steps=150, device="cpu").fit(X, y) for _ in range(2)]
+    assert fits[0].fit_report_["first_layer_dtype"] == "bfloat16"
+    assert fits[0].fit_report_["batch_size"] >= 1024
+    np.testing.assert_array_equal(fits[0].predict_proba(X[:500]), fits[1].predict_proba(X[:500]))
+
+
 def test_chunked_held_out_losses_match_the_whole_set_loss():
     torch.manual_seed(2)
     batched = _BatchedRestarts([_StickBreakingNetwork(6, (5,), 3).double() for _ in range(4)])
