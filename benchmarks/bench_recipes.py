@@ -18,6 +18,17 @@ Usage::
     nice python benchmarks/bench_recipes.py --fast-only --sizes 1000000 --variants base
 
 Prints a Markdown table; ``--output`` also writes every fit as a CSV row.
+
+Many seeds, to compare two versions of the fast recipe paired by seed: ``--seeds`` fits every
+size and variant once per seed, each seed with its own simulated draw (``draw_datasets(seed)``)
+and ``Classifier(seed=seed)``; run it once with each version's package on ``PYTHONPATH`` and
+compare the two CSVs with ``--paired``::
+
+    PYTHONPATH=old/src python benchmarks/bench_recipes.py --fast-only --seeds 1 2 3 4 5 6 7 8 \
+        --sizes 1000 10000 100000 1000000 --output old.csv
+    PYTHONPATH=src python benchmarks/bench_recipes.py --fast-only --seeds 1 2 3 4 5 6 7 8 \
+        --sizes 1000 10000 100000 1000000 --output new.csv
+    python benchmarks/bench_recipes.py --paired old.csv new.csv
 """
 
 from __future__ import annotations
@@ -95,6 +106,33 @@ def markdown(results: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def paired_table(before: pd.DataFrame, after: pd.DataFrame) -> str:
+    """Mean and median KL of two runs over the same seeds, per (size, variant), as Markdown.
+
+    Only (size, variant, seed) present in both runs count; ``after/before`` is the mean over
+    seeds of the per-seed ratio, and "after lower" counts the seeds where ``after`` is lower.
+    """
+    keys = ["size", "variant", "seed"]
+    both = before[keys + ["kl", "cpu_seconds"]].merge(
+        after[keys + ["kl", "cpu_seconds"]], on=keys, suffixes=("_before", "_after")
+    )
+    lines = [
+        "| N train | variant | seeds | mean KL before | mean KL after | median KL before "
+        "| median KL after | mean of after/before | after lower | CPU s before | CPU s after |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for (size, variant), group in both.groupby(["size", "variant"]):
+        ratio = group["kl_after"] / group["kl_before"]
+        lines.append(
+            f"| {size:,} | {variant} | {len(group)} | {group['kl_before'].mean():.6f} "
+            f"| {group['kl_after'].mean():.6f} | {group['kl_before'].median():.6f} "
+            f"| {group['kl_after'].median():.6f} | {ratio.mean():.3f} "
+            f"| {int((ratio < 1).sum())}/{len(group)} | {group['cpu_seconds_before'].sum():.1f} "
+            f"| {group['cpu_seconds_after'].sum():.1f} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES))
@@ -111,15 +149,43 @@ def main(argv=None) -> int:
     parser.add_argument("--fast-only", action="store_true")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", help="one simulated draw and fit per seed (see above)"
+    )
+    parser.add_argument(
+        "--draw-rows",
+        type=int,
+        help="rows to draw (default the largest size): a smaller draw is not a prefix of a larger",
+    )
+    parser.add_argument(
+        "--paired", nargs=2, type=Path, metavar=("BEFORE", "AFTER"), help="compare two CSVs"
+    )
     parser.add_argument("--output", type=Path, help="also write every fit to this CSV")
     args = parser.parse_args(argv)
+    if args.paired:
+        before, after = (pd.read_csv(path) for path in args.paired)
+        print(paired_table(before, after))
+        return 0
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
 
     sizes = sorted(set(args.sizes) | ({100_000} if args.with_1e5 else set()))
-    data = draw_datasets(seed=args.seed, n_train=max(sizes), n_biased=0, n_test=N_TEST)
+    rows = []
+    for seed in args.seeds or [args.seed]:
+        run(args, sizes, seed, rows)
+    results = pd.DataFrame(rows)
+    if args.fast_only:
+        print(results.to_string(index=False))
+    else:
+        print(markdown(results))
+    return 0
+
+
+def run(args, sizes: list[int], seed: int, rows: list[dict]) -> None:
+    """Fit every size and variant on the draw of ``seed``, appending one row per fit."""
+    n_train = max(sizes) if args.draw_rows is None else max(args.draw_rows, max(sizes))
+    data = draw_datasets(seed=seed, n_train=n_train, n_biased=0, n_test=N_TEST)
     X_all, y_all = data["train"]
     X_test, _ = data["test"]
-    rows = []
     for size in sizes:
         X, y = X_all[:size], y_all[:size]
         for variant in args.variants:
@@ -133,20 +199,14 @@ def main(argv=None) -> int:
                     restarts = args.paper_restarts_1e5 if size >= 100_000 else args.paper_restarts
                 else:
                     restarts = args.fast_restarts
-                result = fit_and_score(
-                    recipe, restarts, X, y, weights, X_test, args.threads, args.seed
+                result = fit_and_score(recipe, restarts, X, y, weights, X_test, args.threads, seed)
+                rows.append(
+                    {"size": size, "variant": variant, "recipe": recipe, "seed": seed, **result}
                 )
-                rows.append({"size": size, "variant": variant, "recipe": recipe, **result})
                 print(rows[-1], file=sys.stderr, flush=True)
                 if args.output:
                     with atomic_path(args.output) as temporary:
                         pd.DataFrame(rows).to_csv(temporary, index=False)
-    results = pd.DataFrame(rows)
-    if args.fast_only:
-        print(results.to_string(index=False))
-    else:
-        print(markdown(results))
-    return 0
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from deweight.model import (
     Classifier,
     RangeScaler,
     _BatchedRestarts,
+    _fast_first_layer_dtype,
     _resolve_device,
     _StickBreakingNetwork,
     _Workspace,
@@ -307,11 +308,116 @@ def test_hand_written_gradients_match_autograd(hidden, n_classes):
     reference = [parameter.grad.clone() for parameter in batched.parameters()]
     batched.allocate_gradients()
     classes = torch.arange(n_classes - 1)
-    target = (classes == labels[:, None]).double()
-    scale = (classes <= labels[:, None]) * (weights / total_weight)[:, None]
+    target = (classes[:, None] == labels).double()  # (N - 1, n), as compute_gradients takes them
+    scale = (classes[:, None] <= labels) * (weights / total_weight)
     batched.compute_gradients(features, target, scale, _Workspace(batched, 64))
     for parameter, expected in zip(batched.parameters(), reference, strict=True):
         torch.testing.assert_close(parameter.grad, expected, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize(("hidden", "n_classes"), [((32,), 3), ((7, 4), 4), ((6,), 2)])
+def test_bfloat16_first_layer_gradients_stay_close_to_float32(hidden, n_classes):
+    # With bfloat16 features the first layer's two products round their operands and results
+    # to 8 significant bits, and a unit whose pre-activation rounds across zero flips its
+    # ReLU; over a 4,000-row batch each member's gradient must still be autograd's to a few
+    # per cent (a mis-wired member, layer or bias is off by 50 % or more).
+    torch.manual_seed(3)
+    batched = _BatchedRestarts([_StickBreakingNetwork(80, hidden, n_classes) for _ in range(3)])
+    features = (2 * torch.rand(4000, 80) - 1).bfloat16()  # exactly representable in both
+    labels = torch.randint(0, n_classes, (4000,))
+    weights = torch.rand(4000)
+    weighted_cross_entropy(batched(features.float()), labels, weights, 50.0).sum().backward()
+    reference = [parameter.grad.clone() for parameter in batched.parameters()]
+    batched.allocate_gradients()
+    classes = torch.arange(n_classes - 1)
+    target = (classes[:, None] == labels).float()
+    scale = (classes[:, None] <= labels) * (weights / 50.0)
+    workspace = _Workspace(batched, 4096, torch.bfloat16)
+    batched.compute_gradients(features, target, scale, workspace)
+    for parameter, expected in zip(batched.parameters(), reference, strict=True):
+        for member in range(3):
+            error = (parameter.grad[member] - expected[member]).norm() / expected[member].norm()
+            assert error < 0.05, (tuple(parameter.shape), member, float(error))
+    # The float32 path on the same batch is autograd's to float32 rounding.
+    batched.compute_gradients(features.float(), target, scale, _Workspace(batched, 4096))
+    for parameter, expected in zip(batched.parameters(), reference, strict=True):
+        torch.testing.assert_close(parameter.grad, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_bfloat16_first_layer_only_on_a_cpu_with_it_a_hidden_layer_and_big_batches(
+    monkeypatch,
+):
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    assert _fast_first_layer_dtype(cpu, (32,), 4096) == torch.bfloat16
+    assert _fast_first_layer_dtype(cpu, (32,), 1024) == torch.bfloat16
+    assert _fast_first_layer_dtype(cpu, (32,), 1023) == torch.float32
+    assert _fast_first_layer_dtype(cpu, (), 4096) == torch.float32
+    assert _fast_first_layer_dtype(cuda, (32,), 4096) == torch.float32
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    assert _fast_first_layer_dtype(cpu, (32,), 4096) == torch.float32
+    # What the fit used is in its report (600 rows: batches of 256).
+    X, y = _simulated(600)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        report = Classifier(**QUICK, max_steps=100, device="cpu").fit(X, y).fit_report_
+    assert report["first_layer_dtype"] == "float32"
+
+
+def test_hand_written_batched_steps_train_like_separate_networks():
+    # The fast recipe's own step (compute_gradients, then Adam) on 3 members at once
+    # must move each member as the same step on that member alone does, over many steps and
+    # after the others are dropped.
+    torch.manual_seed(6)
+    nets = [_StickBreakingNetwork(6, (5,), 3).double() for _ in range(3)]
+    together = _BatchedRestarts(nets)
+    alone = [_BatchedRestarts([net]) for net in nets]
+    optimizers = [
+        torch.optim.Adam(b.parameters(), lr=1e-2, weight_decay=1e-3) for b in [together, *alone]
+    ]
+    for batched in [together, *alone]:
+        batched.allocate_gradients()
+    features = torch.randn(40, 6, dtype=torch.float64)
+    labels = torch.randint(0, 3, (40,))
+    classes = torch.arange(2)
+    target = (classes[:, None] == labels).double()
+    scale = (classes[:, None] <= labels) * torch.rand(40, dtype=torch.float64) / 40
+    workspaces = [_Workspace(b, 40) for b in [together, *alone]]
+    for _ in range(20):
+        for batched, optimizer, workspace in zip(
+            [together, *alone], optimizers, workspaces, strict=True
+        ):
+            batched.compute_gradients(features, target, scale, workspace)
+            optimizer.step()
+    for member, single in enumerate(alone):
+        for got, want in zip(together.member_state(member), single.member_state(0), strict=True):
+            torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+    optimizers[0] = together.keep(2, optimizers[0])
+    together.allocate_gradients()
+    workspaces[0] = _Workspace(together, 40)
+    for _ in range(10):
+        for batched, optimizer, workspace in zip(
+            [together, alone[2]],
+            [optimizers[0], optimizers[3]],
+            [workspaces[0], workspaces[3]],
+            strict=True,
+        ):
+            batched.compute_gradients(features, target, scale, workspace)
+            optimizer.step()
+    for got, want in zip(together.member_state(0), alone[2].member_state(0), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_bfloat16_fit_is_reproducible_for_a_seed():
+    if not getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)():
+        pytest.skip("this CPU has no AVX-512 BF16; the fit stays float32")
+    X, y = _simulated(75_000, seed=7)  # 67,500 rows fitted: batches of 1,054 rows
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fits = [Classifier(**QUICK, max_steps=150, device="cpu").fit(X, y) for _ in range(2)]
+    assert fits[0].fit_report_["first_layer_dtype"] == "bfloat16"
+    assert fits[0].fit_report_["batch_size"] >= 1024
+    np.testing.assert_array_equal(fits[0].predict_proba(X[:500]), fits[1].predict_proba(X[:500]))
 
 
 def test_chunked_held_out_losses_match_the_whole_set_loss():

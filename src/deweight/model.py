@@ -16,9 +16,11 @@ and (left to the caller) assign classes from the probabilities.
 ``"fast"``
     Mini-batch Adam on 90% of the training set with all restarts trained at once as one
     batched ("ensemble") network, a learning rate that is cut when the loss on the held-out
-    10% stops improving, and early stopping on that loss. It matches or beats the paper's
-    recipe in accuracy to the true probabilities at a small fraction of the time; see
-    ``benchmarks/README.md`` for the measurements.
+    10% stops improving, and early stopping on that loss. On a CPU with AVX-512 BF16 and
+    batches of at least 1,024 rows the first layer's products take bfloat16 operands
+    (:func:`_fast_first_layer_dtype`). It matches or beats the paper's recipe in accuracy to
+    the true probabilities at a small fraction of the time; see ``benchmarks/README.md`` for
+    the measurements.
 """
 
 from __future__ import annotations
@@ -80,6 +82,10 @@ _FAST_PATIENCE = 8  # evaluations without improvement before the learning rate i
 _FAST_LR_CUT = 0.25  # factor applied to the learning rate at a plateau
 _FAST_LR_CUTS = 3  # plateaus after the last of which training stops
 _FAST_SCREEN_EVALUATIONS = 8  # evaluations all restarts get before only the best continues
+# Smallest batch whose first-layer products are done in bfloat16 (where the CPU has it; see
+# _fast_first_layer_dtype): at 4,096 rows a step takes half the time, at 1,024 two thirds,
+# but at 256 the conversions cost more than the faster products save.
+_FAST_BFLOAT16_MIN_BATCH = 1024
 
 
 # --------------------------------------------------------------------------------------------
@@ -501,18 +507,39 @@ class _BatchedRestarts(nn.Module):
         """Run the members on ``features`` (n, d) in ``workspace``'s buffers, allocating nothing.
 
         Returns the hidden activations (after the ReLU), each (R, n, units), and the outputs
-        ``y`` (R, n, N - 1) before the link; the same arithmetic as :meth:`forward`.
+        ``y`` before the link, transposed: (R, N - 1, n); the same arithmetic as
+        :meth:`forward`. The output layer is computed as ``W.T @ h.T``: with its few outputs
+        the product the other way round, ``h @ W``, is a skinny product that the BLAS does
+        several times slower (at 4,096 rows, 32 units and 2 outputs: 0.12 against 0.05 ms).
         """
         n = features.shape[0]
-        out = workspace.activation(0, n)
-        for member in range(self.n_members):
-            torch.addmm(self.biases[0][member], features, self.weights[0][member], out=out[member])
+        # Plain tuples: indexing an nn.ParameterList costs more than the small ops it feeds.
+        weights, biases = tuple(self.weights), tuple(self.biases)
+        members = range(weights[0].shape[0])
+        last = len(weights) - 1
+        below = features
         hidden = []
-        for k in range(1, len(self.weights)):
-            torch.relu_(out)
-            hidden.append(out)
+        for k in range(last):
             out = workspace.activation(k, n)
-            torch.baddbmm(self.biases[k], hidden[-1], self.weights[k], out=out)
+            if k == 0 and features.dtype != out.dtype:  # the bfloat16 first layer
+                weight = workspace.first_weights_low()
+                weight.copy_(weights[0])
+                products = workspace.first_activation_low(n)
+                for member in members:
+                    torch.mm(features, weight[member], out=products[member])
+                torch.add(products, biases[0], out=out)
+            elif k == 0:  # every member sees the same input
+                for member in members:
+                    torch.addmm(biases[0][member], features, weights[0][member], out=out[member])
+            else:
+                torch.baddbmm(biases[k], below, weights[k], out=out)
+            below = torch.relu_(out)
+            hidden.append(below)
+        out = workspace.output(n)
+        for member in members:
+            inputs = features if last == 0 else below[member]
+            torch.mm(weights[last][member].T, inputs.T, out=out[member])
+        out.add_(biases[last].transpose(1, 2))
         return hidden, out
 
     @torch.no_grad()
@@ -534,29 +561,56 @@ class _BatchedRestarts(nn.Module):
         Parameters
         ----------
         features : torch.Tensor of shape (n, d)
-        target : torch.Tensor of shape (n, N - 1)
-            ``[j = c_n]``.
-        scale : torch.Tensor of shape (n, N - 1)
-            ``[j <= c_n] w_n / total_weight``.
+            In the parameters' dtype, or in the ``first_layer_dtype`` that ``workspace`` was
+            made with (bfloat16): then the first layer's two products (forward, and the
+            weight gradient) take bfloat16 operands, accumulate in float32 and round their
+            result to bfloat16; everything else stays in the parameters' dtype.
+        target : torch.Tensor of shape (N - 1, n)
+            ``[j = c_n]``, transposed like the outputs of :meth:`_forward_into`.
+        scale : torch.Tensor of shape (N - 1, n)
+            ``[j <= c_n] w_n / total_weight``, transposed likewise.
         workspace : _Workspace
             Buffers for at least ``n`` rows and this many members.
         """
+        n = features.shape[0]
+        weights, biases = tuple(self.weights), tuple(self.biases)
+        members = range(weights[0].shape[0])
         hidden, out = self._forward_into(features, workspace)
-        grad = out.sub_(workspace.offsets).sigmoid_().sub_(target).mul_(scale)
-        for k in reversed(range(len(self.weights))):
-            weight, bias = self.weights[k], self.biases[k]
+        grad = out.sub_(workspace.offsets).sigmoid_().sub_(target).mul_(scale)  # (R, N - 1, n)
+        last = len(weights) - 1
+        weight, bias = weights[last], biases[last]
+        torch.sum(grad, dim=2, out=bias.grad.view(len(members), -1))
+        transposed = workspace.output_weight_gradient()
+        for member in members:
+            inputs = features if last == 0 else hidden[-1][member]
+            torch.mm(grad[member], inputs, out=transposed)
+            weight.grad[member].copy_(transposed.T)
+        if last == 0:
+            return
+        back = workspace.backprop(last - 1, n)
+        for member in members:
+            torch.mm(grad[member].T, weight[member].T, out=back[member])
+        for k in reversed(range(last)):
+            # Through the ReLU: hidden >= 0, so sign(hidden) is its derivative, 1 or 0.
+            below = hidden[k]
+            grad = back.mul_(torch.sign(below, out=workspace.mask(k, n)))
+            weight, bias = weights[k], biases[k]
             torch.sum(grad, dim=1, keepdim=True, out=bias.grad)
+            if k == 0 and features.dtype != grad.dtype:  # the bfloat16 first layer
+                low = workspace.first_backprop_low(n)
+                low.copy_(grad)
+                product = workspace.first_weight_gradient_low()
+                for member in members:
+                    torch.mm(features.T, low[member], out=product)
+                    weight.grad[member].copy_(product)
+                break
             if k == 0:
-                for member in range(self.n_members):
+                for member in members:
                     torch.mm(features.T, grad[member], out=weight.grad[member])
                 break
-            below = hidden[k - 1]
-            torch.bmm(below.transpose(1, 2), grad, out=weight.grad)
-            back = workspace.backprop(k - 1, features.shape[0])
+            torch.bmm(hidden[k - 1].transpose(1, 2), grad, out=weight.grad)
+            back = workspace.backprop(k - 1, n)
             torch.bmm(grad, weight.transpose(1, 2), out=back)
-            # Through the ReLU: below >= 0, so sign(below) is its derivative, 1 or 0.
-            alive = workspace.mask(k - 1, features.shape[0])
-            grad = back.mul_(torch.sign(below, out=alive))
 
     @torch.no_grad()
     def held_out_losses(
@@ -572,7 +626,10 @@ class _BatchedRestarts(nn.Module):
             stop = start + workspace.rows
             _, out = self._forward_into(features[start:stop], workspace)
             total += weighted_cross_entropy(
-                stick_breaking_log_probabilities(out), labels[start:stop], weights[start:stop], 1.0
+                stick_breaking_log_probabilities(out.transpose(1, 2)),
+                labels[start:stop],
+                weights[start:stop],
+                1.0,
             ).double()
         return total / weights.double().sum()
 
@@ -614,11 +671,14 @@ class _BatchedRestarts(nn.Module):
 class _Workspace:
     """Buffers that :class:`_BatchedRestarts` computes a batch of up to ``rows`` rows in.
 
-    Each buffer is flat, so that the first ``n * units`` elements viewed as (R, n, units) are
-    contiguous for any ``n <= rows`` (a short last chunk, too).
+    Each buffer is flat, so that the first ``n * units`` elements viewed as (R, n, units) --
+    the outputs as (R, N - 1, n) -- are contiguous for any ``n <= rows`` (a short last chunk,
+    too).
     """
 
-    def __init__(self, ensemble: _BatchedRestarts, rows: int) -> None:
+    def __init__(
+        self, ensemble: _BatchedRestarts, rows: int, first_layer_dtype: torch.dtype | None = None
+    ) -> None:
         device, dtype = ensemble.weights[0].device, ensemble.weights[0].dtype
         members = ensemble.n_members
         self.rows = int(rows)
@@ -628,15 +688,62 @@ class _Workspace:
         self._activations = [torch.empty(n, dtype=dtype, device=device) for n in size]
         self._backprop = [torch.empty(n, dtype=dtype, device=device) for n in size[:-1]]
         self._masks = [torch.empty(n, dtype=dtype, device=device) for n in size[:-1]]
-        self.offsets = _stick_breaking_offsets(self.units[-1], self._activations[-1])
+        last = ensemble.weights[-1]
+        self._output_weight_gradient = torch.empty(
+            (last.shape[2], last.shape[1]), dtype=dtype, device=device
+        )
+        self.offsets = _stick_breaking_offsets(self.units[-1], self._activations[-1])[:, None]
+        self._low: dict[str, torch.Tensor] = {}
+        if first_layer_dtype is not None and first_layer_dtype != dtype:
+            if len(self.units) < 2:
+                raise ValueError("a low-precision first layer needs a hidden layer after it")
+            first = ensemble.weights[0]
+            self._low = {
+                "weights": torch.empty(first.shape, dtype=first_layer_dtype, device=device),
+                "weight_gradient": torch.empty(
+                    first.shape[1:], dtype=first_layer_dtype, device=device
+                ),
+            }
+            self._low_activation = [torch.empty(size[0], dtype=first_layer_dtype, device=device)]
+            self._low_backprop = [torch.empty(size[0], dtype=first_layer_dtype, device=device)]
+        self._views: dict[tuple[int, int, int], torch.Tensor] = {}
 
     def _view(self, buffers: list[torch.Tensor], k: int, n: int) -> torch.Tensor:
-        if n > self.rows:
-            raise ValueError(f"workspace holds {self.rows} rows, asked for {n}")
-        return buffers[k][: self.members * n * self.units[k]].view(self.members, n, self.units[k])
+        key = (id(buffers), k, n)  # views are kept: making one costs more than a small op
+        view = self._views.get(key)
+        if view is None:
+            if n > self.rows:
+                raise ValueError(f"workspace holds {self.rows} rows, asked for {n}")
+            view = buffers[k][: self.members * n * self.units[k]].view(
+                self.members, n, self.units[k]
+            )
+            self._views[key] = view
+        return view
 
     def activation(self, k: int, n: int) -> torch.Tensor:
         return self._view(self._activations, k, n)
+
+    def output(self, n: int) -> torch.Tensor:
+        """The last layer's outputs, (R, N - 1, n)."""
+        return self.activation(len(self.units) - 1, n).view(self.members, self.units[-1], n)
+
+    def first_weights_low(self) -> torch.Tensor:
+        """The first layer's weights in the low precision, (R, d, units)."""
+        return self._low["weights"]
+
+    def first_activation_low(self, n: int) -> torch.Tensor:
+        return self._view(self._low_activation, 0, n)
+
+    def first_backprop_low(self, n: int) -> torch.Tensor:
+        return self._view(self._low_backprop, 0, n)
+
+    def first_weight_gradient_low(self) -> torch.Tensor:
+        """One member's first-layer weight gradient in the low precision, (d, units)."""
+        return self._low["weight_gradient"]
+
+    def output_weight_gradient(self) -> torch.Tensor:
+        """One member's output-layer weight gradient, transposed: (N - 1, units)."""
+        return self._output_weight_gradient
 
     def backprop(self, k: int, n: int) -> torch.Tensor:
         return self._view(self._backprop, k, n)
@@ -714,6 +821,28 @@ def _flushing_denormals():
         torch.set_flush_denormal(False)
 
 
+def _fast_first_layer_dtype(
+    device: torch.device, hidden: tuple[int, ...], batch_size: int
+) -> torch.dtype:
+    """The dtype of the fast recipe's first-layer products: bfloat16 where the CPU has it.
+
+    The first layer (80 inputs to 32 units) is nearly all of a step's arithmetic. On a CPU
+    with AVX-512 BF16 its two products (forward, weight gradient) with bfloat16 operands and
+    float32 accumulation take a third of the float32 time (4,096 rows, 1 thread); the
+    parameters, Adam, the other layers, the link, the held-out evaluation and the returned
+    network stay in float32/float64. What the rounding of the inputs and of the two products
+    to 8 significant bits costs in KL was measured over many seeds and sizes
+    (benchmarks/README.md). Elsewhere (other CPUs, where bfloat16 products are emulated and
+    slow, a GPU, a network without a hidden layer, or batches smaller than
+    ``_FAST_BFLOAT16_MIN_BATCH``) everything is float32.
+    """
+    supported = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    big = batch_size >= _FAST_BFLOAT16_MIN_BATCH
+    if device.type == "cpu" and hidden and big and supported():
+        return torch.bfloat16
+    return torch.float32
+
+
 def _resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -770,9 +899,10 @@ class Classifier:
         restart; full-batch training loss for "paper", best held-out loss for "fast"),
         ``steps`` and ``converged`` (per restart; for "fast" None for the restarts dropped at
         the screening), ``wall_seconds``, ``device``, ``threads`` and, for "fast",
-        ``batch_size``, ``n_fit``, ``n_validation``, ``learning_rate_cuts`` and
+        ``batch_size``, ``n_fit``, ``n_validation``, ``learning_rate_cuts``,
         ``examples_processed`` (training examples through a forward and backward pass, summed
-        over the restarts training at each step).
+        over the restarts training at each step) and ``first_layer_dtype`` ("bfloat16" or
+        "float32": the operands of the first layer's products while training).
     """
 
     def __init__(
@@ -1032,11 +1162,13 @@ class Classifier:
         validation_weights = weights[validation_rows]
         fit_features, fit_labels = features[fit_index], labels_t[fit_index]
         fit_weights = weights[fit_index]
-        del features, fit_index
+        del fit_index
         n_fit = fit_rows.size
         batch_size = min(
             n_fit, max(_FAST_MIN_BATCH, min(_FAST_MAX_BATCH, n_fit // _FAST_BATCHES_PER_EPOCH))
         )
+        first_layer_dtype = _fast_first_layer_dtype(device, self.hidden, batch_size)
+        fit_features = fit_features.to(first_layer_dtype)
         batches_per_epoch = n_fit // batch_size  # the remainder is reshuffled into later epochs
         steps_per_evaluation = min(
             max(batches_per_epoch, _FAST_MIN_STEPS_PER_EVALUATION), _FAST_MAX_STEPS_PER_EVALUATION
@@ -1046,19 +1178,20 @@ class Classifier:
         # once here, so that a step only gathers rows into preallocated buffers.
         batch_total_weight = batch_size * fit_weights.mean()
         classes = torch.arange(self.n_classes_ - 1, device=device)
-        fit_target = (classes == fit_labels[:, None]).to(fit_features.dtype)
-        fit_scale = (classes <= fit_labels[:, None]) * (fit_weights / batch_total_weight)[:, None]
-        fit_scale = fit_scale.to(fit_features.dtype)
-        del fit_labels, fit_weights
+        # Transposed, (N - 1, n), like the outputs in _BatchedRestarts._forward_into.
+        fit_target = (classes[:, None] == fit_labels).to(features.dtype)
+        fit_scale = (classes[:, None] <= fit_labels) * (fit_weights / batch_total_weight)
+        fit_scale = fit_scale.to(features.dtype)
+        del features, fit_labels, fit_weights
         batch_features = fit_features.new_empty((batch_size, fit_features.shape[1]))
-        batch_target = fit_target.new_empty((batch_size, fit_target.shape[1]))
-        batch_scale = fit_scale.new_empty((batch_size, fit_scale.shape[1]))
+        batch_target = fit_target.new_empty((fit_target.shape[0], batch_size))
+        batch_scale = fit_scale.new_empty((fit_scale.shape[0], batch_size))
 
         members = [self._new_network(s) for s in torch_seeds]
         template = copy.deepcopy(members[0])
         ensemble = _BatchedRestarts(members).to(device)
         ensemble.allocate_gradients()
-        workspace = _Workspace(ensemble, batch_size)
+        workspace = _Workspace(ensemble, batch_size, first_layer_dtype)
         # The fused implementation: the same update in one kernel per step instead of a dozen.
         optimizer = torch.optim.Adam(
             ensemble.parameters(), lr=self.lr, weight_decay=self.weight_decay, fused=True
@@ -1093,8 +1226,8 @@ class Classifier:
                     batch = order[position : position + batch_size]
                     position += batch_size
                     torch.index_select(fit_features, 0, batch, out=batch_features)
-                    torch.index_select(fit_target, 0, batch, out=batch_target)
-                    torch.index_select(fit_scale, 0, batch, out=batch_scale)
+                    torch.index_select(fit_target, 1, batch, out=batch_target)
+                    torch.index_select(fit_scale, 1, batch, out=batch_scale)
                     ensemble.compute_gradients(batch_features, batch_target, batch_scale, workspace)
                     optimizer.step()
                     step += 1
@@ -1129,7 +1262,7 @@ class Classifier:
                     keep = int(np.argmin([best_loss[r] for r in member_ids]))
                     optimizer = ensemble.keep(keep, optimizer)
                     ensemble.allocate_gradients()
-                    workspace = _Workspace(ensemble, batch_size)
+                    workspace = _Workspace(ensemble, batch_size, first_layer_dtype)
                     member_ids = [member_ids[keep]]
                 evaluations_since_best = 0 if improved else evaluations_since_best + 1
                 if evaluations_since_best >= _FAST_PATIENCE:
@@ -1164,6 +1297,7 @@ class Classifier:
             "n_validation": int(validation_rows.size),
             "learning_rate_cuts": cuts,
             "examples_processed": examples_processed,
+            "first_layer_dtype": str(first_layer_dtype).removeprefix("torch."),
         }
         return network, report
 
