@@ -17,9 +17,7 @@ The ratio fit / plain says what the recipe's bookkeeping (restarts, held-out eva
 learning-rate schedule, best-state copies) costs beyond the arithmetic of the same examples;
 the target is <= 1.5. The plain loop is float32 throughout, while the fit's first-layer
 products may be bfloat16 (its ``first_layer_dtype``, printed with it), so a ratio below one
-also counts that. On large sets (batches of >= 1,024 rows) the fit also keeps a moving
-average of its parameters (``parameter_average_decay``) and stops sooner; the plain loop is
-given the same number of examples either way.
+also counts that.
 Both run with subnormal floats flushed (the fit sets this itself), so the ratio does not
 count that setting.
 
@@ -89,8 +87,6 @@ def timed_fit(X, y, X_test, restarts: int, seed: int) -> dict:
         "examples_processed": report.get("examples_processed"),
         "device": report["device"],
         "first_layer_dtype": report.get("first_layer_dtype", "float32"),
-        # Not None: the fit evaluated and returned an average of its iterates (large sets).
-        "parameter_average_decay": report.get("parameter_average_decay"),
     }
 
 
