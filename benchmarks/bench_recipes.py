@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from scipy.special import rel_entr
 
 from deweight._files import atomic_path
@@ -109,26 +110,35 @@ def markdown(results: pd.DataFrame) -> str:
 def paired_table(before: pd.DataFrame, after: pd.DataFrame) -> str:
     """Mean and median KL of two runs over the same seeds, per (size, variant), as Markdown.
 
-    Only (size, variant, seed) present in both runs count; ``after/before`` is the mean over
-    seeds of the per-seed ratio, and "after lower" counts the seeds where ``after`` is lower.
+    Only (size, variant, seed) present in both runs count. "geo. mean after/before" is
+    ``exp`` of the mean over seeds of ``ln(KL after / KL before)``, and "95 % interval" the
+    same ``exp`` of that mean's two-sided t interval (seeds - 1 degrees of freedom); "after
+    lower" counts the seeds where ``after`` is lower. Steps and CPU seconds are means per fit.
     """
     keys = ["size", "variant", "seed"]
-    both = before[keys + ["kl", "cpu_seconds"]].merge(
-        after[keys + ["kl", "cpu_seconds"]], on=keys, suffixes=("_before", "_after")
+    columns = ["kl", "cpu_seconds", "steps"]
+    both = before[keys + columns].merge(
+        after[keys + columns], on=keys, suffixes=("_before", "_after")
     )
     lines = [
         "| N train | variant | seeds | mean KL before | mean KL after | median KL before "
-        "| median KL after | mean of after/before | after lower | CPU s before | CPU s after |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| median KL after | geo. mean after/before | 95 % interval | after lower "
+        "| steps before → after | CPU s before → after |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for (size, variant), group in both.groupby(["size", "variant"]):
-        ratio = group["kl_after"] / group["kl_before"]
+        log_ratio = np.log(group["kl_after"] / group["kl_before"])
+        n = len(group)
+        centre = log_ratio.mean()
+        half = stats.t.ppf(0.975, n - 1) * log_ratio.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
         lines.append(
-            f"| {size:,} | {variant} | {len(group)} | {group['kl_before'].mean():.6f} "
+            f"| {size:,} | {variant} | {n} | {group['kl_before'].mean():.6f} "
             f"| {group['kl_after'].mean():.6f} | {group['kl_before'].median():.6f} "
-            f"| {group['kl_after'].median():.6f} | {ratio.mean():.3f} "
-            f"| {int((ratio < 1).sum())}/{len(group)} | {group['cpu_seconds_before'].sum():.1f} "
-            f"| {group['cpu_seconds_after'].sum():.1f} |"
+            f"| {group['kl_after'].median():.6f} | {np.exp(centre):.3f} "
+            f"| {np.exp(centre - half):.3f}–{np.exp(centre + half):.3f} "
+            f"| {int((log_ratio < 0).sum())}/{n} "
+            f"| {group['steps_before'].mean():,.0f} → {group['steps_after'].mean():,.0f} "
+            f"| {group['cpu_seconds_before'].mean():.2f} → {group['cpu_seconds_after'].mean():.2f} |"
         )
     return "\n".join(lines)
 
