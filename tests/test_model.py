@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from deweight import model as model_module
 from deweight.errors import ConvergenceWarning
 from deweight.model import (
     _AUGMENT_BLOCK_ROWS,
@@ -18,7 +20,9 @@ from deweight.model import (
     RangeScaler,
     _BatchedRestarts,
     _fast_first_layer_dtype,
+    _ParameterAverage,
     _resolve_device,
+    _shuffle_once_batches,
     _StickBreakingNetwork,
     _Workspace,
     augment_quadratic,
@@ -406,6 +410,196 @@ def test_hand_written_batched_steps_train_like_separate_networks():
             optimizer.step()
     for got, want in zip(together.member_state(0), alone[2].member_state(0), strict=True):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_parameter_average_is_a_running_then_exponential_mean():
+    torch.manual_seed(4)
+    batched = _BatchedRestarts([_StickBreakingNetwork(3, (2,), 3).double() for _ in range(2)])
+    start = [p.detach().clone() for p in batched.parameters()]
+    average = _ParameterAverage(batched, decay=0.9)
+    values = torch.randn(15, dtype=torch.float64)
+    for value in values:
+        with torch.no_grad():
+            for parameter in batched.parameters():
+                parameter.fill_(value)
+        average.update()
+        if average.updates == 8:
+            # The first updates weigh 1/2, 1/3, ...: the plain mean of the start and the steps.
+            with average.swapped_in():
+                for parameter, initial in zip(batched.parameters(), start, strict=True):
+                    expected = (initial + values[:8].sum()) / 9
+                    torch.testing.assert_close(parameter, expected, rtol=1e-12, atol=1e-12)
+            # Leaving the block restores the current parameters.
+            assert all(torch.all(p == values[7]) for p in batched.parameters())
+    # From the 9th update on, weight 1 - decay = 0.1: an exponential mean.
+    expected = [(initial + values[:9].sum()) / 10 for initial in start]
+    for value in values[9:]:
+        expected = [e + 0.1 * (value - e) for e in expected]
+    with average.swapped_in():
+        for parameter, want in zip(batched.parameters(), expected, strict=True):
+            torch.testing.assert_close(parameter, want, rtol=1e-12, atol=1e-12)
+
+
+def test_averaged_batched_restarts_average_each_member_as_alone():
+    # Averaging 3 members trained together gives, member by member, the average of the same
+    # member trained alone, also after keep() has dropped the others.
+    torch.manual_seed(9)
+    nets = [_StickBreakingNetwork(6, (5,), 3).double() for _ in range(3)]
+    together = _BatchedRestarts(nets)
+    alone = [_BatchedRestarts([net]) for net in nets]
+    batched_all = [together, *alone]
+    optimizers = [torch.optim.Adam(b.parameters(), lr=1e-2) for b in batched_all]
+    averages = [_ParameterAverage(b, decay=0.8) for b in batched_all]
+    for batched in batched_all:
+        batched.allocate_gradients()
+    features = torch.randn(40, 6, dtype=torch.float64)
+    labels = torch.randint(0, 3, (40,))
+    classes = torch.arange(2)
+    target = (classes[:, None] == labels).double()
+    scale = (classes[:, None] <= labels) * torch.rand(40, dtype=torch.float64) / 40
+    workspaces = [_Workspace(b, 40) for b in batched_all]
+
+    def steps(which, n):
+        for _ in range(n):
+            for i in which:
+                batched_all[i].compute_gradients(features, target, scale, workspaces[i])
+                optimizers[i].step()
+                averages[i].update()
+
+    def averaged_state(i, member):
+        with averages[i].swapped_in():
+            return batched_all[i].member_state(member)
+
+    steps([0, 1, 2, 3], 20)
+    for member in range(3):
+        for got, want in zip(averaged_state(0, member), averaged_state(member + 1, 0), strict=True):
+            torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+        # The average is not the last iterate (the test would pass trivially otherwise).
+        assert not torch.equal(averaged_state(0, member)[0], together.member_state(member)[0])
+    optimizers[0] = together.keep(2, optimizers[0])
+    averages[0].keep(2, together)
+    together.allocate_gradients()
+    workspaces[0] = _Workspace(together, 40)
+    steps([0, 3], 10)
+    for got, want in zip(averaged_state(0, 0), averaged_state(3, 0), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+
+
+def _fit_small(monkeypatch, min_batch, seed=5):
+    monkeypatch.setattr(model_module, "_FAST_AVERAGE_MIN_BATCH", min_batch)
+    monkeypatch.setattr(model_module, "_FAST_SHUFFLE_ONCE_MIN_BATCH", min_batch)
+    X, y = _simulated(3_000, seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        classifier = Classifier(**QUICK, max_steps=1_500, device="cpu").fit(X, y)
+    return classifier, classifier.predict_proba(X[:300])
+
+
+def test_small_fits_are_unchanged_by_the_large_set_gates(monkeypatch):
+    # 2,700 rows fitted: batches of 256, below the gates (averaging and shuffle-once). The
+    # default fit must be bit-identical to one with the gates forced off, and differ from one
+    # with them forced on.
+    assert model_module._FAST_SHUFFLE_ONCE_MIN_BATCH == model_module._FAST_AVERAGE_MIN_BATCH
+    default, p_default = _fit_small(monkeypatch, model_module._FAST_AVERAGE_MIN_BATCH)
+    assert default.fit_report_["batch_size"] < model_module._FAST_AVERAGE_MIN_BATCH
+    assert default.fit_report_["parameter_average_decay"] is None
+    off, p_off = _fit_small(monkeypatch, 10**12)
+    np.testing.assert_array_equal(p_default, p_off)
+    assert default.fit_report_["steps"] == off.fit_report_["steps"]
+    on, p_on = _fit_small(monkeypatch, 1)
+    assert on.fit_report_["parameter_average_decay"] == model_module._FAST_AVERAGE_DECAY
+    assert not np.array_equal(p_default, p_on)
+
+
+def test_fast_returns_the_averaged_parameters_of_its_best_evaluation(monkeypatch):
+    # With the gate forced on, record what the network holds at each held-out evaluation:
+    # the averaged parameters (inside swapped_in) and the last iterate (outside). The fit must
+    # return the averaged parameters of one of its evaluations, never a last iterate.
+    averaged, last = [], []
+    original = _ParameterAverage.swapped_in
+
+    @contextmanager
+    def recording(self):
+        last.append([p.detach().clone() for p in self._parameters])
+        with original(self):
+            averaged.append([p.detach().clone() for p in self._parameters])
+            yield
+
+    monkeypatch.setattr(_ParameterAverage, "swapped_in", recording)
+    monkeypatch.setattr(model_module, "_FAST_AVERAGE_MIN_BATCH", 1)
+    X, y = _simulated(600, seed=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        classifier = Classifier(**{**QUICK, "restarts": 1}, max_steps=500).fit(X, y)
+    assert classifier.fit_report_["parameter_average_decay"] == model_module._FAST_AVERAGE_DECAY
+    returned = list(classifier._network.parameters())  # Linear weights are (out, in)
+
+    def same(snapshot):
+        n_layers = len(snapshot) // 2
+        as_linear = [w[0].T for w in snapshot[:n_layers]] + [b[0, 0] for b in snapshot[n_layers:]]
+        order = [0, n_layers, *[i for k in range(1, n_layers) for i in (k, n_layers + k)]]
+        return all(torch.equal(returned[j], as_linear[i].double()) for j, i in enumerate(order))
+
+    assert len(averaged) >= 5
+    assert any(same(snapshot) for snapshot in averaged)
+    assert not any(same(snapshot) for snapshot in last)
+
+
+@pytest.mark.parametrize("n_rows, batch_size", [(4096, 1024), (10_000, 1024), (7, 7), (9, 4)])
+def test_shuffle_once_batches_cover_every_row_once_per_epoch(n_rows, batch_size):
+    generator = torch.Generator().manual_seed(3)
+    batches = _shuffle_once_batches(n_rows, batch_size, generator)
+    n_batches = -(-n_rows // batch_size)
+    assert batches.shape == (n_batches, batch_size)
+    counts = torch.bincount(batches.reshape(-1), minlength=n_rows)
+    assert counts.numel() == n_rows
+    # Every row once; only the filler of the last batch (fewer than a batch) twice.
+    assert torch.all(counts >= 1) and torch.all(counts <= 2)
+    assert int((counts == 2).sum()) == n_batches * batch_size - n_rows < batch_size
+    # A permutation, not the identity; the same generator seed gives the same batches.
+    assert not torch.equal(batches.reshape(-1)[:n_rows], torch.arange(n_rows)) or n_rows < 3
+    again = _shuffle_once_batches(n_rows, batch_size, torch.Generator().manual_seed(3))
+    assert torch.equal(batches, again)
+
+
+def test_shuffle_once_fit_reads_batches_as_slices_of_one_array(monkeypatch):
+    # From the gate on, every step's batch is a view into one array holding all the batches,
+    # block k at offset k * batch rows, and each epoch visits every block once, in a fresh
+    # order. Below the gate, every batch is gathered into the same preallocated buffer.
+    seen = []
+    original = _BatchedRestarts.compute_gradients
+
+    def recording(self, features, target, scale, workspace):
+        assert features.is_contiguous() and target.is_contiguous() and scale.is_contiguous()
+        offset = features.data_ptr() - features.untyped_storage().data_ptr()
+        seen.append((features.untyped_storage().data_ptr(), offset, features.shape))
+        block_bytes = features.numel() * features.element_size()
+        assert offset % block_bytes == 0
+        return original(self, features, target, scale, workspace)
+
+    monkeypatch.setattr(_BatchedRestarts, "compute_gradients", recording)
+    X, y = _simulated(3_000, seed=5)  # 2,700 rows fitted, batches of 256
+    for gate, shuffled_once in ((1, True), (10**12, False)):
+        monkeypatch.setattr(model_module, "_FAST_SHUFFLE_ONCE_MIN_BATCH", gate)
+        seen.clear()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fit = Classifier(**QUICK, max_steps=40, device="cpu").fit(X, y)
+        batch, n_fit = fit.fit_report_["batch_size"], fit.fit_report_["n_fit"]
+        assert len(seen) == 40 and all(shape[0] == batch for _, _, shape in seen)
+        assert len({storage for storage, _, _ in seen}) == 1
+        offsets = [offset for _, offset, _ in seen]
+        if shuffled_once:
+            # Block numbers: offsets in units of one batch (the recording checked that they
+            # divide exactly).
+            n_batches = -(-n_fit // batch)
+            block_bytes = max(offsets) // (n_batches - 1)
+            blocks = [o // block_bytes for o in offsets]
+            first, second = blocks[:n_batches], blocks[n_batches : 2 * n_batches]
+            assert sorted(first) == list(range(n_batches)) == sorted(second)  # each once
+            assert first != second  # a fresh order each epoch
+        else:
+            assert set(offsets) == {0}
 
 
 def test_bfloat16_fit_is_reproducible_for_a_seed():
