@@ -95,7 +95,7 @@ _FAST_BFLOAT16_MIN_BATCH = 1024
 # 10^5-10^6 rows (with shuffle-once batches, below) it lowered the KL by 5-15 % in every
 # size/variant cell (benchmarks/README.md "Shuffle-once batches with iterate averaging"). What
 # it trades: the held-out loss keeps improving for longer, so with the same patience a fit
-# takes more steps (14-30 % more at 10^5-316,228 rows, 12-14 % at 10^6 over those seeds); a
+# takes more steps (18-40 % more at 10^5-316,228 rows, 12-14 % at 10^6 over those seeds); a
 # patience of 6 took fewer steps but lowered the KL less. Smaller sets keep the last iterate
 # (bit for bit as before): there a fit takes under a second anyway, and 8 seeds showed
 # averaging with a shorter patience costing KL at 10^4 rows.
