@@ -18,7 +18,9 @@ and (left to the caller) assign classes from the probabilities.
     batched ("ensemble") network, a learning rate that is cut when the loss on the held-out
     10% stops improving, and early stopping on that loss. On a CPU with AVX-512 BF16 and
     batches of at least 1,024 rows the first layer's products take bfloat16 operands
-    (:func:`_fast_first_layer_dtype`). It matches or beats the paper's recipe in accuracy to
+    (:func:`_fast_first_layer_dtype`); from the same batch size the rows are shuffled once
+    into fixed batches (:func:`_shuffle_once_batches`) and the held-out loss and the returned
+    network use an exponential moving average of the parameters. It matches or beats the paper's recipe in accuracy to
     the true probabilities at a small fraction of the time; see ``benchmarks/README.md`` for
     the measurements.
 """
@@ -996,7 +998,9 @@ class Classifier:
         ``batch_size``, ``n_fit``, ``n_validation``, ``learning_rate_cuts``,
         ``examples_processed`` (training examples through a forward and backward pass, summed
         over the restarts training at each step) and ``first_layer_dtype`` ("bfloat16" or
-        "float32": the operands of the first layer's products while training).
+        "float32": the operands of the first layer's products while training) and
+        ``parameter_average_decay`` (the decay of the averaged parameters that were evaluated
+        and returned, or None where the last iterate was: batches under 1,024 rows).
     """
 
     def __init__(
