@@ -368,6 +368,19 @@ def test_bfloat16_first_layer_only_on_a_cpu_with_it_a_hidden_layer_and_big_batch
     assert report["first_layer_dtype"] == "float32"
 
 
+def _small_step_batch(n: int = 40, n_features: int = 6, n_classes: int = 3):
+    """Features and the (target, scale) rows of compute_gradients for n random float64 examples.
+
+    target and scale are laid out (N - 1, n), as the fast recipe stores them.
+    """
+    features = torch.randn(n, n_features, dtype=torch.float64)
+    labels = torch.randint(0, n_classes, (n,))
+    classes = torch.arange(n_classes - 1)
+    target = (classes[:, None] == labels).double()
+    scale = (classes[:, None] <= labels) * torch.rand(n, dtype=torch.float64) / n
+    return features, target, scale
+
+
 def test_hand_written_batched_steps_train_like_separate_networks():
     # The fast recipe's own step (compute_gradients, then Adam) on 3 members at once
     # must move each member as the same step on that member alone does, over many steps and
@@ -381,11 +394,7 @@ def test_hand_written_batched_steps_train_like_separate_networks():
     ]
     for batched in [together, *alone]:
         batched.allocate_gradients()
-    features = torch.randn(40, 6, dtype=torch.float64)
-    labels = torch.randint(0, 3, (40,))
-    classes = torch.arange(2)
-    target = (classes[:, None] == labels).double()
-    scale = (classes[:, None] <= labels) * torch.rand(40, dtype=torch.float64) / 40
+    features, target, scale = _small_step_batch()
     workspaces = [_Workspace(b, 40) for b in [together, *alone]]
     for _ in range(20):
         for batched, optimizer, workspace in zip(
@@ -452,11 +461,7 @@ def test_averaged_batched_restarts_average_each_member_as_alone():
     averages = [_ParameterAverage(b, decay=0.8) for b in batched_all]
     for batched in batched_all:
         batched.allocate_gradients()
-    features = torch.randn(40, 6, dtype=torch.float64)
-    labels = torch.randint(0, 3, (40,))
-    classes = torch.arange(2)
-    target = (classes[:, None] == labels).double()
-    scale = (classes[:, None] <= labels) * torch.rand(40, dtype=torch.float64) / 40
+    features, target, scale = _small_step_batch()
     workspaces = [_Workspace(b, 40) for b in batched_all]
 
     def steps(which, n):
