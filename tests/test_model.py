@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 from contextlib import contextmanager
 
@@ -20,6 +21,7 @@ from deweight.model import (
     RangeScaler,
     _BatchedRestarts,
     _fast_first_layer_dtype,
+    _FusedAdam,
     _ParameterAverage,
     _resolve_device,
     _shuffle_once_batches,
@@ -789,3 +791,43 @@ def test_bad_inputs_are_named():
         Classifier(recipe="slow")
     with pytest.raises(ValueError, match="not fitted"):
         Classifier().predict_proba(X)
+
+
+def test_fused_adam_steps_like_torch_adam():
+    # The fast recipe's optimizer runs torch.optim.Adam(fused=True)'s kernels without the
+    # Optimizer machinery: the same steps must give the same bits, also after a learning-rate
+    # cut and after keep() has carried the state of one member over.
+    torch.manual_seed(11)
+    nets = [_StickBreakingNetwork(6, (5,), 3) for _ in range(3)]
+    ours = _BatchedRestarts(copy.deepcopy(nets))
+    theirs = _BatchedRestarts(copy.deepcopy(nets))
+    optimizers = [
+        _FusedAdam(ours.parameters(), lr=1e-2, weight_decay=1e-3),
+        torch.optim.Adam(theirs.parameters(), lr=1e-2, weight_decay=1e-3, fused=True),
+    ]
+    features, target, scale = _small_step_batch()
+    features, target, scale = features.float(), target.float(), scale.float()
+
+    def steps(n):
+        for batched, optimizer in zip((ours, theirs), optimizers, strict=True):
+            workspace = _Workspace(batched, 40)
+            for _ in range(n):
+                batched.compute_gradients(features, target, scale, workspace)
+                optimizer.step()
+
+    for batched in (ours, theirs):
+        batched.allocate_gradients()
+    steps(15)
+    for optimizer in optimizers:
+        optimizer.param_groups[0]["lr"] *= 0.25
+    steps(15)
+    pairs = zip((ours, theirs), optimizers, strict=True)
+    optimizers = [batched.keep(1, optimizer) for batched, optimizer in pairs]
+    assert isinstance(optimizers[0], _FusedAdam)
+    for batched in (ours, theirs):
+        batched.allocate_gradients()
+    steps(15)
+    for got, want in zip(ours.parameters(), theirs.parameters(), strict=True):
+        assert torch.equal(got, want)
+    state = optimizers[0].state[next(iter(ours.parameters()))]
+    assert state["step"].item() == 45
