@@ -43,7 +43,7 @@ if lookup(dpath="data/source", within=config) == "archive":
         message:
             "Fetching SDSS DR16 SpecObj in specObjID chunks -> {output.table}"
         script:
-            "../scripts/acquire_sdss_specobj.py"
+            "../scripts/acquire_sdss_table.py"
 
     rule acquire_sdss_photoobj:
         output:
@@ -61,7 +61,7 @@ if lookup(dpath="data/source", within=config) == "archive":
         message:
             "Fetching SDSS DR16 PhotoObj joined on bestObjID -> {output.table}"
         script:
-            "../scripts/acquire_sdss_photoobj.py"
+            "../scripts/acquire_sdss_table.py"
 
     rule acquire_sdss_twomass:
         output:
@@ -79,7 +79,7 @@ if lookup(dpath="data/source", within=config) == "archive":
         message:
             "Fetching SDSS DR16 TwoMass matches joined on bestObjID -> {output.table}"
         script:
-            "../scripts/acquire_sdss_twomass.py"
+            "../scripts/acquire_sdss_table.py"
 
     rule acquire_allwise:
         input:
