@@ -259,6 +259,12 @@ BLAZAR_CATALOG_INPUTS: Mapping[str, Mapping[str, str | RuleOutput]] = MappingPro
     }
 )
 
+#: The paper's own figures and table of each task, the same from either data source.
+_PAPER_OUTPUTS = {
+    "sga": {"density_figure": "fig4", "overshoot_figure": "fig8", "split_table": "table3"},
+    "blazar": {"density_figure": "fig5", "overshoot_figure": "fig9", "split_table": "table4"},
+}
+
 _ENTRIES = (
     TaskSpec(
         source="bundled",
@@ -275,9 +281,7 @@ _ENTRIES = (
         label=f"SDSS DR14 optical sample {_BUNDLED_NOTE}",
         description="Offline stand-in for Section 3.3: the bundled SDSS DR14 optical sample "
         "(10,000 spectroscopic objects), galaxy/star/QSO in SDSS model-magnitude colours.",
-        density_figure="fig4",
-        overshoot_figure="fig8",
-        split_table="table3",
+        **_PAPER_OUTPUTS["sga"],
         density_panels=(("g-r", "u-g"), ("r-i", "g-r")),
         # 10^4 sources, not 10^6: the maps need a wider kernel.
         density_smoothing_mag=0.05,
@@ -298,9 +302,7 @@ _ENTRIES = (
         description="Offline stand-in for Section 3.4: the SDSS DR14 optical sample joined "
         "with BZCAT 5 blazars of the merged BZCAT+4LAC catalogue (SDSS DR17 Explore "
         "magnitudes), subsampled so BL Lacs and FSRQs are rare.",
-        density_figure="fig5",
-        overshoot_figure="fig9",
-        split_table="table4",
+        **_PAPER_OUTPUTS["blazar"],
         density_panels=(("u-g", "g-r"), ("g-r", "r-i"), ("r-i", "i-z")),
         density_by_class=True,
         density_smoothing_mag=0.05,
@@ -324,9 +326,7 @@ _ENTRIES = (
         label="SDSS DR16 x AllWISE x 2MASS (archive data, as in the paper)",
         description="Section 3.3 / Table 3: SDSS DR16 SpecObj x AllWISE x 2MASS, "
         "J-W1 and W1-W2 (Vega).",
-        density_figure="fig4",
-        overshoot_figure="fig8",
-        split_table="table3",
+        **_PAPER_OUTPUTS["sga"],
         # The paper's Fig. 4: J-W1 against W1-W2.
         density_panels=(("W1-W2", "J-W1"),),
         density_smoothing_mag=0.015,
@@ -351,9 +351,7 @@ _ENTRIES = (
         label="SDSS DR16 x AllWISE + Roma-BZCAT 5 + 4LAC (archive data, as in the paper)",
         description="Section 3.4 / Table 4: SDSS DR16 SpecObj x AllWISE x PhotoObj with "
         "BZCAT+4LAC blazar labels; WISE Vega, SDSS dereddened AB.",
-        density_figure="fig5",
-        overshoot_figure="fig9",
-        split_table="table4",
+        **_PAPER_OUTPUTS["blazar"],
         # The paper's Fig. 5, the "bubble plot": r-i vs r-W1 and r-i vs g-r.
         density_panels=(("W2-W3", "W1-W2"), ("r-W1", "r-i"), ("g-r", "r-i")),
         density_by_class=True,
