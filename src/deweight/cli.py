@@ -791,6 +791,20 @@ def _metrics_json(table, catalog_path, args) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
+def _add_output_arguments(subcommand: argparse.ArgumentParser, *, suffix: str) -> None:
+    """The output options of a command that writes new probability columns to a file."""
+    subcommand.add_argument("-o", "--output", required=True, metavar="OUT", help="output file")
+    subcommand.add_argument(
+        "--output-format",
+        choices=FORMATS,
+        default=None,
+        help="format of OUT (default: from its file name)",
+    )
+    subcommand.add_argument(
+        "--suffix", default=suffix, help=f"added to each column name (default {suffix})"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the ``deweight`` command.
 
@@ -917,16 +931,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="P,Q,R|flat|pcp",
         help="prior to impose; 'pcp' computes the prediction-consistent prior first",
     )
-    correct.add_argument("-o", "--output", required=True, metavar="OUT", help="output file")
-    correct.add_argument(
-        "--output-format",
-        choices=FORMATS,
-        default=None,
-        help="format of OUT (default: from its file name)",
-    )
-    correct.add_argument(
-        "--suffix", default="_corrected", help="added to each column name (default _corrected)"
-    )
+    _add_output_arguments(correct, suffix="_corrected")
     correct.set_defaults(run=_run_correct)
 
     metrics = subcommands.add_parser(
@@ -981,16 +986,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="catalogue to write calibrated columns for (default: CATALOG)",
     )
-    calibrate.add_argument("-o", "--output", required=True, metavar="OUT", help="output file")
-    calibrate.add_argument(
-        "--output-format",
-        choices=FORMATS,
-        default=None,
-        help="format of OUT (default: from its file name)",
-    )
-    calibrate.add_argument(
-        "--suffix", default="_calibrated", help="added to each column name (default _calibrated)"
-    )
+    _add_output_arguments(calibrate, suffix="_calibrated")
     calibrate.set_defaults(run=_run_calibrate)
     return parser
 
