@@ -848,14 +848,20 @@ def test_one_class_is_refused_at_once(capsys, parquet, tmp_path, command):
     assert status == 2 and "p_star named twice" in err
 
 
-def test_metrics_warns_by_name_about_a_class_without_examples(capsys, tmp_path, frame):
-    # The quasar class gets probability 0 everywhere and is never assigned nor true: all its
-    # metrics are 0/0. The other two classes keep their (renormalised) probabilities.
+def without_quasars(frame):
+    """``frame`` with the quasar probability set to 0 and the rows renormalised; and its probs."""
     degenerate = frame.copy()
     probs = probabilities(frame).copy()
     probs[:, 2] = 0.0
     probs /= probs.sum(axis=1, keepdims=True)
     degenerate[CLASSES] = probs
+    return degenerate, probs
+
+
+def test_metrics_warns_by_name_about_a_class_without_examples(capsys, tmp_path, frame):
+    # The quasar class gets probability 0 everywhere and is never assigned nor true: all its
+    # metrics are 0/0. The other two classes keep their (renormalised) probabilities.
+    degenerate, probs = without_quasars(frame)
     degenerate["assigned"] = probs.argmax(axis=1)
     degenerate["true"] = np.where(frame["true"] == 2, 0, frame["true"])
     path = tmp_path / "no_qso.parquet"
@@ -880,11 +886,7 @@ def test_metrics_warns_by_name_about_a_class_without_examples(capsys, tmp_path, 
 
 def test_solver_warnings_name_the_class_columns(capsys, tmp_path, frame):
     # No row gives the quasar class any probability: its prior is exactly 0 (a warning).
-    degenerate = frame.copy()
-    probs = probabilities(frame).copy()
-    probs[:, 2] = 0.0
-    probs /= probs.sum(axis=1, keepdims=True)
-    degenerate[CLASSES] = probs
+    degenerate, _ = without_quasars(frame)
     path = tmp_path / "no_qso.parquet"
     write_table_atomic(degenerate, path)
     status, _, err = run(capsys, "pcp", path, *prob_cols(), "--flat", "--no-progress")
