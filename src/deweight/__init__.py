@@ -25,6 +25,7 @@ _EXPORTS = {
     "Classifier": "deweight.model",
     "ConvergenceWarning": "deweight.errors",
     "DeweightWarning": "deweight.errors",
+    "NotFittedError": "deweight.errors",
     "PCPResult": "deweight.priors",
     "PredictionConsistentPrior": "deweight.priors",
     "bayes_classify": "deweight.metrics",
@@ -45,6 +46,7 @@ __all__ = [  # the keys of _EXPORTS; a test checks that the two agree
     "Classifier",
     "ConvergenceWarning",
     "DeweightWarning",
+    "NotFittedError",
     "PCPResult",
     "PredictionConsistentPrior",
     "bayes_classify",
@@ -62,7 +64,7 @@ __all__ = [  # the keys of _EXPORTS; a test checks that the two agree
 
 if TYPE_CHECKING:  # for type checkers and IDEs, which do not run __getattr__
     from deweight.calibration import Calibrator
-    from deweight.errors import ConvergenceWarning, DeweightWarning
+    from deweight.errors import ConvergenceWarning, DeweightWarning, NotFittedError
     from deweight.metrics import (
         bayes_classify,
         expected_counts,

@@ -1,4 +1,4 @@
-"""Warning classes raised by deweight.
+"""Warning and error classes raised by deweight.
 
 Every warning the library emits is a subclass of :class:`DeweightWarning`, so a caller can
 silence, record or escalate all of them with one filter, e.g.
@@ -7,7 +7,7 @@ silence, record or escalate all of them with one filter, e.g.
 
 from __future__ import annotations
 
-__all__ = ["ConvergenceWarning", "DeweightWarning"]
+__all__ = ["ConvergenceWarning", "DeweightWarning", "NotFittedError"]
 
 
 class DeweightWarning(UserWarning):
@@ -23,4 +23,13 @@ class ConvergenceWarning(DeweightWarning):
 
     The result is still returned (with ``converged=False``) so that the caller can inspect how
     far it got, but it must not be treated as a solution.
+    """
+
+
+class NotFittedError(ValueError, AttributeError):
+    """An estimator was used (``predict_proba``, ``transform``, ``save``...) before ``fit``.
+
+    The one "not fitted" error of every deweight estimator (``Classifier``, ``Calibrator``,
+    ``PredictionConsistentPrior``, ``RangeScaler``). As in scikit-learn it subclasses both
+    :class:`ValueError` and :class:`AttributeError`, so code that caught either still works.
     """
