@@ -7,6 +7,11 @@ from snakemake.exceptions import WorkflowError
 
 from deweight import registry
 from deweight._workflow import ConfigError, check_config
+from deweight._workflow_inputs import (
+    BLAZAR_CATALOG_INPUTS,
+    RuleOutput,
+    task_input_files,
+)
 
 # Validate and fill the schema's defaults; a bad key is reported in a few lines.
 try:
@@ -224,28 +229,27 @@ def require_archive_mode(wildcards):
         )
 
 
-def registry_file(item, source):
-    """A registry input: a path as it is, or the output of the rule that makes it (RuleOutput)."""
-    if isinstance(item, registry.RuleOutput):
+def input_file(item, source):
+    """An input file: a path as it is, or the output of the rule that makes it (RuleOutput)."""
+    if isinstance(item, RuleOutput):
         return expand(getattr(rules, item.rule).output[item.key], source=source)[0]
     return item.format(lac_release=config["prepare"]["lac_release"])
 
 
 def blazar_catalog_inputs(wildcards):
-    """The BZCAT and 4LAC files of the merged blazar catalogue (deweight.registry)."""
+    """The BZCAT and 4LAC files of the merged blazar catalogue (deweight._workflow_inputs)."""
     require_archive_mode(wildcards)
-    files = registry.BLAZAR_CATALOG_INPUTS[wildcards.source]
-    return {role: registry_file(item, wildcards.source) for role, item in files.items()}
+    files = BLAZAR_CATALOG_INPUTS[wildcards.source]
+    return {role: input_file(item, wildcards.source) for role, item in files.items()}
 
 
 def task_inputs(wildcards):
-    """The files the preparer of a task reads (deweight.registry)."""
+    """The files the preparer of a task reads: its roles (deweight.registry), each role's file
+    (deweight._workflow_inputs)."""
     require_archive_mode(wildcards)
-    spec = registry.spec(wildcards.source, wildcards.task)
-    return {
-        role: registry_file(item, wildcards.source)
-        for role, item in spec.inputs.items()
-    }
+    roles = registry.spec(wildcards.source, wildcards.task).inputs
+    files = task_input_files(wildcards.source, roles)
+    return {role: input_file(item, wildcards.source) for role, item in files.items()}
 
 
 def simulation_training_set(wildcards):
