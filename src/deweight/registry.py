@@ -36,6 +36,7 @@ __all__ = [
     "CLASSES",
     "OUTPUT_KINDS",
     "REGISTRY",
+    "SIMULATION_CLASS_NAMES",
     "SIMULATION_LABEL",
     "SOURCES",
     "TASK_NAMES",
@@ -52,6 +53,9 @@ SOURCES: tuple[str, ...] = ("bundled", "archive")
 
 #: How titles and captions name the simulated data.
 SIMULATION_LABEL = "Simulation (Lake & Tsai 2022, Sect. 3.2)"
+#: How the simulated data's files, tables and figures name its three classes (Table 1), in
+#: label order (as many as :data:`deweight.simulate.N_CLASSES`).
+SIMULATION_CLASS_NAMES: tuple[str, ...] = ("class 0", "class 1", "class 2")
 
 _BUNDLED_NOTE = "(bundled offline stand-in, not the paper's WISE data)"
 
