@@ -57,8 +57,6 @@ SIMULATION_LABEL = "Simulation (Lake & Tsai 2022, Sect. 3.2)"
 #: label order (as many as :data:`deweight.simulate.N_CLASSES`).
 SIMULATION_CLASS_NAMES: tuple[str, ...] = ("class 0", "class 1", "class 2")
 
-_BUNDLED_NOTE = "(bundled offline stand-in, not the paper's WISE data)"
-
 
 @dataclass(frozen=True)
 class ClassStyle:
@@ -200,6 +198,7 @@ class TaskSpec:
         )
 
 
+_BUNDLED_NOTE = "(bundled offline stand-in, not the paper's WISE data)"
 _SGA_ARCHIVE_FEATURES = ("J-W1", "W1-W2")
 _BLAZAR_ARCHIVE_FEATURES = ("W1-W2", "W2-W3", "r-W1", "r-i", "g-r")
 _OPTICAL_FEATURES = ("u-g", "g-r", "r-i", "i-z")

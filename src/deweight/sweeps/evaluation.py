@@ -11,6 +11,7 @@ recipes) and :func:`evaluate_real_sweep` (Figs. 8-9, the PCP table and the bias 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -171,15 +172,15 @@ def evaluate_simulation_sweep(
     return overshoot_table, kl_table, pcp
 
 
+@dataclass(frozen=True)
 class _SimulationPriors:
     """The Sect. 4.1 prior table of the largest models of a simulation sweep, on one test set."""
 
-    def __init__(self, predictions, largest, true_prior, class_names, solver):
-        self.predictions = predictions
-        self.largest = largest
-        self.true_prior = true_prior
-        self.class_names = class_names
-        self.solver = solver
+    predictions: Mapping[str, Predictions]
+    largest: int
+    true_prior: np.ndarray
+    class_names: list[str]
+    solver: Mapping[str, object]
 
     def on(self, test_rows, labels, probs_of, analytic) -> list[pd.DataFrame]:
         """PCP tables of the weighted, biased and base models and of the analytic posterior.
@@ -296,19 +297,9 @@ def evaluate_real_sweep(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Figs. 8-9, the bundled Sect. 4.4 table and the bias verdict from a real-data sweep.
 
-    Parameters
-    ----------
-    prediction_paths : mapping of (variant, size) -> path
-        Files written by :func:`~deweight.sweeps.training.train_sweep_member`.
-    task : str
-        The task's name, for the ``task`` column.
-    seed : int
-        Seed of the stochastic classifier.
-    z_threshold : float
-        Of the verdict (see :func:`bias_verdict`).
-    method, tol, max_iter
-        How the prediction-consistent priors are found (Eq. 14): the workflow's ``pcp:``
-        settings, under their names there.
+    ``prediction_paths``, ``seed`` and the PCP settings ``method``, ``tol`` and ``max_iter``
+    are those of :func:`evaluate_simulation_sweep`; ``task`` fills the ``task`` column and
+    ``z_threshold`` is the verdict's (:func:`bias_verdict`).
 
     Returns
     -------

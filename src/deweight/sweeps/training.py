@@ -31,8 +31,6 @@ __all__ = [
     "train_sweep_member",
 ]
 
-log = logging.getLogger(__name__)
-
 #: The models :func:`train_and_predict` fits: unweighted (``base``; ``biased`` is the same fit
 #: on the equal-composition training set) or weighted by w_i = 1/P(i) (Eq. 19).
 MODEL_VARIANTS = ("base", "weighted", "biased")
@@ -41,6 +39,8 @@ SIMULATION_VARIANTS = MODEL_VARIANTS
 #: The variants of the real-data sweeps (Sects. 4.2-4.3; config: ``realdata.variants``):
 #: ``calibrated`` (beyond the paper) is the weighted model calibrated on the dev split.
 REAL_VARIANTS = ("base", "weighted", "calibrated")
+
+log = logging.getLogger(__name__)
 
 
 def train_and_predict(
