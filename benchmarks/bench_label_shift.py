@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deweight import Calibrator, prediction_consistent_prior
+from deweight import Calibrator, prediction_consistent_prior, registry
 from deweight._workflow import read_workflow_config
 from deweight.cases import inverse_prior_weights
 from deweight.catalog.bundled import prepare_bundled_star_galaxy_qso
@@ -64,7 +64,9 @@ def load_data():
     # Prepared with the workflow's own settings (config/config.yaml and the schema's defaults).
     config = read_workflow_config(ROOT)
     table, _ = prepare_bundled_star_galaxy_qso(
-        SDSS, config=dict(config["prepare"], split_seed=config["seed"])
+        SDSS,
+        task=registry.spec("bundled", "sga"),
+        config=dict(config["prepare"], split_seed=config["seed"]),
     )
     class_names = ["galaxy", "star", "qso"]
     parts = {}

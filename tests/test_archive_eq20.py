@@ -12,10 +12,14 @@ import pandas as pd
 import pytest
 from workflow_settings import workflow_prepare_settings
 
+from deweight import registry
 from deweight.catalog import prepare_blazar_task, prepare_star_galaxy_agn, wise_flux_uncertainty_fix
 from deweight.catalog.photometry import WISE_ZERO_POINT_MAG
 
 PREPARE = workflow_prepare_settings()
+#: The registry entries the preparers are called with.
+ARCHIVE_SGA = registry.spec("archive", "sga")
+ARCHIVE_BLAZAR = registry.spec("archive", "blazar")
 
 # w?magp chosen so that F0 10^(-0.4 magp) = 100 DN = w?flux in every band.
 MAGP = {band: WISE_ZERO_POINT_MAG[band] - 5.0 for band in ("W1", "W2", "W3")}
@@ -92,14 +96,18 @@ def test_the_constructed_row_is_one_that_eq20_rescues():
 
 
 def test_task_a_applies_eq20_to_w1():
-    table, flow = prepare_star_galaxy_agn(_spec(3), _wise(3, "W1"), config=PREPARE)
+    table, flow = prepare_star_galaxy_agn(
+        _spec(3), _wise(3, "W1"), task=ARCHIVE_SGA, config=PREPARE
+    )
     assert len(table) == 3
     assert table.attrs["diagnostics"]["eq20_replaced"] == {"W1": 1, "W2": 0}
 
 
 @pytest.mark.parametrize("bad_band", ["W2"])
 def test_task_a_keeps_the_catalogue_w2_uncertainty(bad_band):
-    table, flow = prepare_star_galaxy_agn(_spec(3), _wise(3, bad_band), config=PREPARE)
+    table, flow = prepare_star_galaxy_agn(
+        _spec(3), _wise(3, bad_band), task=ARCHIVE_SGA, config=PREPARE
+    )
     # The W2 SNR is 3.3 with w2sigflux; Eq. 20 is not applied to W2 in task A.
     assert flow.removed_by_step()["snr_w2"] == 1
     assert len(table) == 2
@@ -110,7 +118,7 @@ def test_task_a_keeps_the_catalogue_w2_uncertainty(bad_band):
 @pytest.mark.parametrize("bad_band", ["W1", "W2", "W3"])
 def test_task_b_applies_eq20_to_each_of_w1_w2_w3(bad_band):
     table, flow = prepare_blazar_task(
-        _spec(3), _wise(3, bad_band), _photo(3), NO_BLAZARS, config=PREPARE
+        _spec(3), _wise(3, bad_band), _photo(3), NO_BLAZARS, task=ARCHIVE_BLAZAR, config=PREPARE
     )
     assert len(table) == 3, flow.removed_by_step()
     replaced = table.attrs["diagnostics"]["eq20_replaced"]

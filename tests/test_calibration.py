@@ -383,7 +383,7 @@ def test_evaluate_real_sweep_carries_the_calibrated_case(tmp_path):
             write_predictions(path, probs, labels, meta)
             paths[(variant, requested)] = str(path)
     overshoot, pcp, verdict = evaluate_real_sweep(
-        paths, task="t", seed=0, z_threshold=3.0, pcp_method="newton", tol=1e-10, max_iter=1000
+        paths, task="t", seed=0, z_threshold=3.0, method="newton", tol=1e-10, max_iter=1000
     )
     # The calibrated model (700 rows: train only) is grouped with the others of its request.
     assert sorted(overshoot["size"].unique()) == [100, 900]

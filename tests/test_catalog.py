@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import os
@@ -21,9 +22,9 @@ from hypothesis import strategies as st
 from workflow_settings import workflow_prepare_settings
 
 import deweight.catalog as catalog
+from deweight import registry
 from deweight._files import read_parquet_with_metadata, write_parquet_atomic
 from deweight.catalog import (
-    TASKS,
     BundledDataError,
     CutFlow,
     assign_splits,
@@ -58,6 +59,11 @@ LAC_DR1 = BUNDLED / "4lac_dr1_highlat.fits"
 
 #: The settings every preparation below runs with (the workflow's defaults).
 PREPARE = workflow_prepare_settings()
+#: The registry entries the preparers are called with.
+ARCHIVE_SGA = registry.spec("archive", "sga")
+ARCHIVE_BLAZAR = registry.spec("archive", "blazar")
+BUNDLED_SGA = registry.spec("bundled", "sga")
+BUNDLED_BLAZAR = registry.spec("bundled", "blazar")
 
 
 def offset(ra_deg: float, dec_deg: float, arcsec: float, position_angle_deg: float = 90.0):
@@ -251,7 +257,7 @@ def _task_a_tables():
 
 def test_star_galaxy_agn_each_cut_removes_exactly_its_row():
     spec, wise, twomass = _task_a_tables()
-    table, flow = prepare_star_galaxy_agn(spec, wise, twomass, config=PREPARE)
+    table, flow = prepare_star_galaxy_agn(spec, wise, twomass, task=ARCHIVE_SGA, config=PREPARE)
     assert removed(flow) == {
         "spec_class": 1,
         "position": 1,
@@ -300,7 +306,7 @@ def test_star_galaxy_agn_computes_separation_from_positions_with_skycoord():
     wise = pd.DataFrame([_wise_row(0), _wise_row(1)]).drop(columns="wise_separation_arcsec")
     wise["ra"] = [near[0], far[0]]
     wise["dec"] = [near[1], far[1]]
-    table, flow = prepare_star_galaxy_agn(spec, wise, config=PREPARE)
+    table, flow = prepare_star_galaxy_agn(spec, wise, task=ARCHIVE_SGA, config=PREPARE)
     assert removed(flow) == {"wise_match": 1}
     assert table["dec"].tolist() == [0.0]
 
@@ -308,17 +314,27 @@ def test_star_galaxy_agn_computes_separation_from_positions_with_skycoord():
 def test_missing_column_names_the_column_and_table():
     spec, wise, twomass = _task_a_tables()
     with pytest.raises(ValueError, match=r"SpecObj table.*'zWarning'"):
-        prepare_star_galaxy_agn(spec.drop(columns="zWarning"), wise, twomass, config=PREPARE)
+        prepare_star_galaxy_agn(
+            spec.drop(columns="zWarning"), wise, twomass, task=ARCHIVE_SGA, config=PREPARE
+        )
     with pytest.raises(ValueError, match=r"AllWISE table.*'w2sigp2'"):
-        prepare_star_galaxy_agn(spec, wise.drop(columns="w2sigp2"), twomass, config=PREPARE)
+        prepare_star_galaxy_agn(
+            spec, wise.drop(columns="w2sigp2"), twomass, task=ARCHIVE_SGA, config=PREPARE
+        )
     with pytest.raises(ValueError, match=r"TwoMass table.*'jIvar'"):
-        prepare_star_galaxy_agn(spec, wise, twomass.drop(columns="jIvar"), config=PREPARE)
+        prepare_star_galaxy_agn(
+            spec, wise, twomass.drop(columns="jIvar"), task=ARCHIVE_SGA, config=PREPARE
+        )
 
 
 def test_column_names_are_matched_case_insensitively():
     spec, wise, twomass = _task_a_tables()
     table, _ = prepare_star_galaxy_agn(
-        spec.rename(columns={"zWarning": "zwarning"}), wise, twomass, config=PREPARE
+        spec.rename(columns={"zWarning": "zwarning"}),
+        wise,
+        twomass,
+        task=ARCHIVE_SGA,
+        config=PREPARE,
     )
     assert len(table) == 5
 
@@ -391,7 +407,9 @@ def _task_b_tables():
 
 def test_blazar_task_each_cut_removes_exactly_its_row():
     spec, wise, photo, blazars = _task_b_tables()
-    table, flow = prepare_blazar_task(spec, wise, photo, blazars, config=PREPARE)
+    table, flow = prepare_blazar_task(
+        spec, wise, photo, blazars, task=ARCHIVE_BLAZAR, config=PREPARE
+    )
     assert removed(flow) == {
         "wise_cc_map": 1,
         "snr_w3": 1,
@@ -711,7 +729,7 @@ def test_bundled_cuts_on_a_hand_made_csv(tmp_path):
     pd.DataFrame(rows, columns=["ra", "dec", "u", "g", "r", "i", "z", "class"]).to_csv(
         path, index=False
     )
-    table, flow = prepare_bundled_star_galaxy_qso(path, config=PREPARE)
+    table, flow = prepare_bundled_star_galaxy_qso(path, task=BUNDLED_SGA, config=PREPARE)
     assert removed(flow) == {
         "spec_class": 1,
         "position": 1,
@@ -729,11 +747,11 @@ def test_bundled_cuts_on_a_hand_made_csv(tmp_path):
         path, index=False
     )
     with pytest.raises(ValueError, match=r"sample\.csv.*'r'"):
-        prepare_bundled_star_galaxy_qso(path, config=PREPARE)
+        prepare_bundled_star_galaxy_qso(path, task=BUNDLED_SGA, config=PREPARE)
 
 
 def test_bundled_star_galaxy_qso_on_the_real_file():
-    table, flow = prepare_bundled_star_galaxy_qso(SDSS_CSV, config=PREPARE)
+    table, flow = prepare_bundled_star_galaxy_qso(SDSS_CSV, task=BUNDLED_SGA, config=PREPARE)
     assert flow.rows_in == 10_000 and flow.rows_out == len(table) == 10_000
     assert table["class_name"].value_counts().to_dict() == {
         "galaxy": 4998,
@@ -743,20 +761,22 @@ def test_bundled_star_galaxy_qso_on_the_real_file():
     assert list(table.columns) == [
         "ra",
         "dec",
-        *TASKS["sdss_optical_sgq"]["features"],
+        *BUNDLED_SGA.features,
         "label",
         "class_name",
         "split",
         "sample",
     ]
     assert table["split"].value_counts().to_dict() == {"train": 8000, "dev": 1000, "test": 1000}
-    again, _ = prepare_bundled_star_galaxy_qso(SDSS_CSV, config=PREPARE)
+    again, _ = prepare_bundled_star_galaxy_qso(SDSS_CSV, task=BUNDLED_SGA, config=PREPARE)
     assert again["split"].equals(table["split"])
 
 
 def test_bundled_blazar_task_on_the_real_files():
     merged = merge_blazar_catalogs(read_bzcat(BZCAT_CSV), read_4lac(LAC_DR1))
-    table, flow = prepare_bundled_blazar_task(SDSS_CSV, BZCAT_CSV, merged, config=PREPARE)
+    table, flow = prepare_bundled_blazar_task(
+        SDSS_CSV, BZCAT_CSV, merged, task=BUNDLED_BLAZAR, config=PREPARE
+    )
     assert flow.rows_in == 10_000 + 3_561 and flow.rows_out == len(table)
     fractions = table["class_name"].value_counts(normalize=True)
     assert fractions["bll"] == pytest.approx(0.005, abs=0.0005)
@@ -771,7 +791,9 @@ def test_bundled_blazar_task_on_the_real_files():
     # Stratified: both rare classes are in dev and test.
     for name in ("bll", "fsrq"):
         assert set(table.loc[table["class_name"] == name, "split"]) == {"train", "dev", "test"}
-    again, _ = prepare_bundled_blazar_task(SDSS_CSV, BZCAT_CSV, merged, config=PREPARE)
+    again, _ = prepare_bundled_blazar_task(
+        SDSS_CSV, BZCAT_CSV, merged, task=BUNDLED_BLAZAR, config=PREPARE
+    )
     assert again.equals(table)
 
 
@@ -864,17 +886,19 @@ def test_the_schema_defaults_are_exactly_the_library_settings():
 
 
 def test_tasks_describe_features_and_classes():
-    assert TASKS["star_galaxy_agn"]["features"] == ["J-W1", "W1-W2"]
-    assert TASKS["blazar"]["class_names"] == ["galaxy", "star", "agn", "bll", "fsrq"]
-    assert TASKS["sdss_optical_sgq"]["class_names"] == ["galaxy", "star", "qso"]
-    assert TASKS["sdss_optical_blazar"]["features"] == ["u-g", "g-r", "r-i", "i-z"]
+    assert ARCHIVE_SGA.features == ("J-W1", "W1-W2")
+    assert ARCHIVE_BLAZAR.class_names == ("galaxy", "star", "agn", "bll", "fsrq")
+    assert BUNDLED_SGA.class_names == ("galaxy", "star", "qso")
+    assert BUNDLED_BLAZAR.features == ("u-g", "g-r", "r-i", "i-z")
 
 
 def test_empty_inputs_give_empty_tables():
     spec, wise, photo, blazars = _task_b_tables()
-    table, flow = prepare_blazar_task(spec, wise.iloc[:0], photo, blazars, config=PREPARE)
+    table, flow = prepare_blazar_task(
+        spec, wise.iloc[:0], photo, blazars, task=ARCHIVE_BLAZAR, config=PREPARE
+    )
     assert len(table) == 0 and flow.rows_out == 0 and flow.removed_by_step()["wise_match"] == 19
-    table, flow = prepare_star_galaxy_agn(spec.iloc[:0], wise, config=PREPARE)
+    table, flow = prepare_star_galaxy_agn(spec.iloc[:0], wise, task=ARCHIVE_SGA, config=PREPARE)
     assert len(table) == 0 and flow.rows_in == 0
 
 
@@ -882,27 +906,26 @@ def test_no_warnings_on_clean_inputs():
     spec, wise, photo, blazars = _task_b_tables()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        prepare_blazar_task(spec, wise, photo, blazars, config=PREPARE)
+        prepare_blazar_task(spec, wise, photo, blazars, task=ARCHIVE_BLAZAR, config=PREPARE)
 
 
-def test_the_sdss_class_cut_and_labels_follow_the_registry_entry(monkeypatch):
+def test_the_sdss_class_cut_and_labels_follow_the_registry_entry():
     """The preparers read which SDSS classes they keep, and what they call them, from the
-    task's registry entry (through catalog.TASKS), not from a map of their own."""
+    task's registry entry they are given, not from a map of their own."""
     rows = [
         (10.0, 1.0, 19.0, 18.0, 17.5, 17.3, 17.2, "GALAXY"),
         (11.0, 1.0, 19.0, 18.0, 17.5, 17.3, 17.2, "STAR"),
         (12.0, 1.0, 19.0, 18.0, 17.5, 17.3, 17.2, "QSO"),
     ]
     frame = pd.DataFrame(rows, columns=["ra", "dec", "u", "g", "r", "i", "z", "class"])
-    _, flow = prepare_bundled_star_galaxy_qso(frame, config=PREPARE)
+    _, flow = prepare_bundled_star_galaxy_qso(frame, task=BUNDLED_SGA, config=PREPARE)
     assert flow.to_frame().set_index("step").loc["spec_class", "reason"] == (
         "SDSS class not GALAXY, STAR or QSO"
     )
     # An entry that keeps only galaxies and stars, calling stars "qso": the cut and the labels
     # change with it.
-    entry = dict(TASKS["sdss_optical_sgq"], sdss_classes={"GALAXY": "galaxy", "STAR": "qso"})
-    monkeypatch.setitem(TASKS, "sdss_optical_sgq", entry)
-    table, flow = prepare_bundled_star_galaxy_qso(frame, config=PREPARE)
+    entry = dataclasses.replace(BUNDLED_SGA, sdss_classes={"GALAXY": "galaxy", "STAR": "qso"})
+    table, flow = prepare_bundled_star_galaxy_qso(frame, task=entry, config=PREPARE)
     assert removed(flow) == {"spec_class": 1}
     assert flow.to_frame().set_index("step").loc["spec_class", "reason"] == (
         "SDSS class not GALAXY or STAR"

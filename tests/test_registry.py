@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from pathlib import Path
 
 import pytest
 from workflow_settings import workflow_prepare_settings
 
-from deweight import catalog, registry
+from deweight import _workflow_inputs, catalog, registry
 
 REPO = Path(__file__).resolve().parents[1]
 ENTRIES = list(registry.REGISTRY.values())
@@ -43,8 +44,9 @@ def test_an_entry_is_consistent(entry):
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
-def test_the_preparer_takes_the_inputs_in_order_and_a_config(entry):
-    function = getattr(catalog, entry.preparer)
+def test_the_preparer_takes_the_inputs_in_order_the_entry_and_a_config(entry):
+    function = catalog.PREPARERS[entry.preparer]
+    assert function is getattr(catalog, entry.preparer)
     parameters = inspect.signature(function).parameters
     positional = [
         name
@@ -55,13 +57,16 @@ def test_the_preparer_takes_the_inputs_in_order_and_a_config(entry):
     required = [n for n in positional if parameters[n].default is inspect.Parameter.empty]
     assert len(required) <= len(entry.inputs)
     assert parameters["config"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert parameters["task"].kind is inspect.Parameter.KEYWORD_ONLY
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
 def test_inputs_are_bundled_files_or_outputs_of_named_rules(entry):
     rules = "\n".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
-    for item in entry.inputs.values():
-        if isinstance(item, registry.RuleOutput):
+    files = _workflow_inputs.task_input_files(entry.source, entry.inputs)
+    assert list(files) == list(entry.inputs)
+    for item in files.values():
+        if isinstance(item, _workflow_inputs.RuleOutput):
             assert f"rule {item.rule}:" in rules, item
         else:
             # Only the offline source reads files that no rule makes.
@@ -69,33 +74,68 @@ def test_inputs_are_bundled_files_or_outputs_of_named_rules(entry):
             assert (REPO / item).is_file(), item
 
 
+def test_a_role_the_workflow_does_not_know_is_named():
+    with pytest.raises(KeyError, match=r"no input file for role\(s\) \['nosuch'\]"):
+        _workflow_inputs.task_input_files("bundled", ("sdss", "nosuch"))
+
+
 def test_the_blazar_catalogue_inputs_exist_for_every_4lac_release():
-    lac = registry.BLAZAR_CATALOG_INPUTS["bundled"]["lac"]
+    lac = _workflow_inputs.BLAZAR_CATALOG_INPUTS["bundled"]["lac"]
     for release in ("dr1", "dr3"):
         assert (REPO / lac.format(lac_release=release)).is_file(), release
-    assert (REPO / registry.BLAZAR_CATALOG_INPUTS["bundled"]["bzcat"]).is_file()
+    assert (REPO / _workflow_inputs.BLAZAR_CATALOG_INPUTS["bundled"]["bzcat"]).is_file()
 
 
-def test_catalog_tasks_are_read_from_the_registry():
-    for entry in ENTRIES:
-        described = catalog.TASKS[entry.catalog_task]
-        assert described["features"] == list(entry.features)
-        assert described["class_names"] == list(entry.class_names)
-        assert described["data_source"] == entry.source
-        assert described["split_stratified"] == entry.split_stratified
-
-
-def test_preparing_through_the_registry_is_calling_the_preparer():
+def test_preparing_through_the_registry_is_calling_the_preparer_with_the_entry():
     prepare = workflow_prepare_settings()
     entry = registry.spec("bundled", "sga")
-    paths = {role: REPO / path for role, path in entry.inputs.items()}
-    table, cutflow = entry.prepare(paths, prepare)
-    direct, direct_flow = catalog.prepare_bundled_star_galaxy_qso(paths["sdss"], config=prepare)
+    files = _workflow_inputs.task_input_files(entry.source, entry.inputs)
+    paths = {role: REPO / path for role, path in files.items()}
+    table, cutflow = catalog.prepare(entry, paths, prepare)
+    direct, direct_flow = catalog.prepare_bundled_star_galaxy_qso(
+        paths["sdss"], task=entry, config=prepare
+    )
     assert table.equals(direct)
     assert cutflow.to_frame().equals(direct_flow.to_frame())
     assert sorted(table["class_name"].unique()) == sorted(entry.class_names)
+    assert list(table.columns[2:-4]) == list(entry.features)
     with pytest.raises(ValueError, match=r"inputs \['sdss'\] are not given"):
-        entry.prepare({}, prepare)
+        catalog.prepare(entry, {}, prepare)
+    with pytest.raises(ValueError, match="unknown preparer 'nosuch'"):
+        catalog.prepare(dataclasses.replace(entry, preparer="nosuch"), paths, prepare)
+
+
+def test_the_preparer_reads_its_classes_and_features_from_the_entry_it_is_given():
+    """No lookup by name: an entry with other classes or features prepares other columns."""
+    prepare = workflow_prepare_settings()
+    entry = dataclasses.replace(
+        registry.spec("bundled", "sga"),
+        task="twoclass",
+        sdss_classes={"GALAXY": "galaxy", "STAR": "star"},
+        class_names=("star", "galaxy"),
+        rare_classes=("star",),
+        features=("g-r", "u-g"),
+        density_panels=(("g-r", "u-g"),),
+        density_figure="",
+        overshoot_figure="",
+        split_table="",
+    )
+    files = _workflow_inputs.task_input_files(entry.source, entry.inputs)
+    table, cutflow = catalog.prepare(entry, {r: REPO / p for r, p in files.items()}, prepare)
+    assert list(table.columns) == [
+        "ra",
+        "dec",
+        "g-r",
+        "u-g",
+        "label",
+        "class_name",
+        "split",
+        "sample",
+    ]
+    assert set(table["class_name"]) == {"star", "galaxy"}
+    assert (table["label"] == (table["class_name"] == "galaxy")).all()
+    assert cutflow.name == "bundled/twoclass"
+    assert cutflow.removed_by_step()["spec_class"] > 0  # the QSOs
 
 
 def test_an_unknown_pair_names_what_is_known():

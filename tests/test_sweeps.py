@@ -30,3 +30,38 @@ def test_nested_subset_refuses_a_size_too_small_for_every_class():
     labels = np.repeat(np.arange(5), [100, 100, 100, 5, 5])
     with pytest.raises(ValueError, match="cannot hold 3 examples"):
         nested_subset(labels, 12, seed=0)
+
+
+def test_predictions_are_keyed_by_their_own_metadata_whatever_their_order(tmp_path):
+    from deweight.predictions import index_predictions, write_predictions
+
+    probs, labels = np.full((4, 2), 0.5), np.array([0, 1, 0, 1])
+    paths = {}
+    for recipe in ("fast", "paper"):
+        for variant in ("base", "weighted"):
+            for size in (316, 1000):
+                path = tmp_path / f"{recipe}_{variant}_{size}.parquet"
+                meta = {
+                    "variant": variant,
+                    "size_requested": size,
+                    "fit_report": {"recipe": recipe},
+                }
+                write_predictions(path, probs, labels, meta)
+                paths[(recipe, variant, size)] = path
+    keys = ("fit_report.recipe", "variant", "size_requested")
+    shuffled = [paths[key] for key in sorted(paths, key=lambda k: (k[2], k[1], k[0]))]
+    assert index_predictions(shuffled, keys) == {
+        key: paths[key] for key in sorted(paths, key=lambda k: (k[2], k[1], k[0]))
+    }
+    expected = list(paths)
+    indexed = index_predictions(shuffled, keys, expected=expected)
+    assert list(indexed.items()) == list(paths.items())
+    # A missing member, an unexpected one, a file filed twice and a file without the key.
+    with pytest.raises(ValueError, match=r"missing \[\('paper', 'weighted', 1000\)\]"):
+        index_predictions(shuffled[:-1], keys, expected=expected)
+    with pytest.raises(ValueError, match=r"not expected \[\('fast', 'base', 316\)\]"):
+        index_predictions(shuffled, keys, expected=expected[1:])
+    with pytest.raises(ValueError, match="are both the predictions of"):
+        index_predictions([*shuffled, shuffled[0]], keys)
+    with pytest.raises(ValueError, match="has no 'fit_report.seed'"):
+        index_predictions(shuffled, ("fit_report.seed",))

@@ -9,7 +9,9 @@ What it does for the workflow:
 
 * :func:`check_config` validates the configuration against ``workflow/schemas/config.schema.yaml``,
   fills in the schema's ``default:`` values, and reports a bad or unknown key in a few lines
-  (the key, where it sits, what is allowed) instead of a dump of the schema.
+  (the key, where it sits, what is allowed) instead of a dump of the schema;
+* :func:`schema_choices` reads the values a setting allows from the schema (the recipes, the
+  variants of each sweep), so that the rules' wildcard constraints state them nowhere else.
 
 What it does for a script:
 
@@ -38,6 +40,7 @@ __all__ = [
     "network_settings",
     "read_workflow_config",
     "run_logged",
+    "schema_choices",
 ]
 
 log = logging.getLogger(__name__)
@@ -131,6 +134,50 @@ def check_config(config: MutableMapping[str, Any], schema_path: str | Path, wher
         lines.append(f"  ... and {len(errors) - MAX_CONFIG_PROBLEMS} more")
     lines.append(f"  (schema: {schema_path})")
     raise ConfigError("\n".join(lines))
+
+
+def schema_choices(schema_path: str | Path, key: str) -> list:
+    """The values the schema allows for the setting ``key`` (its ``enum``), in schema order.
+
+    Parameters
+    ----------
+    schema_path : path
+        The JSON schema, in YAML (``workflow/schemas/config.schema.yaml``).
+    key : str
+        Dotted path of the setting, e.g. ``"simulation.model.recipe"``; ``$ref`` to the
+        schema's ``definitions`` are followed, and for a list setting (``simulation.variants``)
+        the values of its items are returned.
+
+    Raises
+    ------
+    KeyError
+        If the schema has no such setting, or it lists no values.
+    """
+    import yaml
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+
+    node = schema
+    for part in key.split("."):
+        node = _dereference(schema, node).get("properties", {}).get(part)
+        if node is None:
+            raise KeyError(f"{schema_path} has no setting {key!r}")
+    node = _dereference(schema, node)
+    if node.get("type") == "array":
+        node = _dereference(schema, node.get("items", {}))
+    if "enum" not in node:
+        raise KeyError(f"{schema_path}: setting {key!r} lists no allowed values")
+    return list(node["enum"])
+
+
+def _dereference(schema: Mapping[str, Any], node: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``node``, or the part of ``schema`` its local ``$ref`` (``#/definitions/...``) names."""
+    while "$ref" in node:
+        target: Any = schema
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
 
 
 def read_workflow_config(root: str | Path) -> dict[str, Any]:

@@ -5,8 +5,8 @@ AGN, Sect. 3.3, Table 3, Figs. 4 and 8) and ``blazar`` (galaxy / star / AGN / BL
 Sect. 3.4, Table 4, Figs. 5 and 9) -- from one of two data sources: ``archive`` (the paper's
 data, fetched from the archives) or ``bundled`` (offline stand-ins built from the real files in
 ``resources/bundled/``). :data:`REGISTRY` holds one :class:`TaskSpec` per source and task with
-everything that differs between them: the input files, the library function that prepares the
-catalogue, the SDSS classes it keeps and what it calls them, its features and class names (in
+everything that differs between them: the roles of the files its preparer reads, the library
+function that prepares the catalogue, the SDSS classes it keeps and what it calls them, its features and class names (in
 label order), the rare classes, the words that titles, messages and captions use, the
 workflow outputs it has (density figure, overshoot figure, class-count table: the paper's
 numbers for the two tasks, ``density_<task>`` and so on for any other) and the panels and
@@ -14,35 +14,34 @@ smoothing of its density figure. :data:`CLASSES` says how figures write and draw
 
 Adding a task is one entry in ``_ENTRIES`` plus its preparer in :mod:`deweight.catalog`; the
 workflow then prepares it, trains and evaluates its sweep and draws its figures and tables with
-no rule edited. Readers: ``workflow/rules/common.smk`` (labels, classes, inputs and output
-names of the rules), the scripts under ``workflow/scripts/``, :mod:`deweight.figures` (class
-names and styles) and :data:`deweight.catalog.TASKS` (the features, class names, SDSS classes
-and split of each prepared catalogue, keyed by the library's own task names).
+no rule edited. Readers: ``workflow/rules/common.smk`` (labels, classes and output names of the
+rules), the scripts under ``workflow/scripts/``, :mod:`deweight.figures` (class names and
+styles) and :func:`deweight.catalog.prepare`, which hands an entry to its preparer: the
+features, class names, SDSS classes and split of a prepared catalogue are read from the entry
+itself. Where each input file comes from (a bundled file or a rule's output) is the workflow's
+business (:mod:`deweight._workflow_inputs`), not this table's.
 
-This module imports nothing heavy, so that the Snakefile can read it cheaply.
+This module is the bottom of the library's layers: it imports nothing of deweight and nothing
+heavy, so that the Snakefile can read it cheaply.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
 
 __all__ = [
-    "BLAZAR_CATALOG_INPUTS",
     "CLASSES",
     "OUTPUT_KINDS",
     "REGISTRY",
+    "SIMULATION_CLASS_NAMES",
     "SIMULATION_LABEL",
     "SOURCES",
     "TASK_NAMES",
     "ClassStyle",
-    "RuleOutput",
     "TaskSpec",
-    "catalog_tasks",
     "output_title",
     "outputs",
     "spec",
@@ -54,23 +53,9 @@ SOURCES: tuple[str, ...] = ("bundled", "archive")
 
 #: How titles and captions name the simulated data.
 SIMULATION_LABEL = "Simulation (Lake & Tsai 2022, Sect. 3.2)"
-
-_BUNDLED = "resources/bundled"
-_BUNDLED_NOTE = "(bundled offline stand-in, not the paper's WISE data)"
-_BUNDLED_SDSS = f"{_BUNDLED}/sdss_dr14_specphoto_sample_10k.csv"
-_BUNDLED_BZCAT = f"{_BUNDLED}/bzcat5_with_photometry.csv"
-
-
-@dataclass(frozen=True)
-class RuleOutput:
-    """An input that a workflow rule makes: output ``key`` of rule ``rule``.
-
-    The workflow fills the rule's ``{source}`` wildcard with the entry's data source
-    (``workflow/rules/common.smk``), so that no path is written twice.
-    """
-
-    rule: str
-    key: str | int = 0
+#: How the simulated data's files, tables and figures name its three classes (Table 1), in
+#: label order (as many as :data:`deweight.simulate.N_CLASSES`).
+SIMULATION_CLASS_NAMES: tuple[str, ...] = ("class 0", "class 1", "class 2")
 
 
 @dataclass(frozen=True)
@@ -124,16 +109,16 @@ class TaskSpec:
     Attributes
     ----------
     source, task : str
-        The data source (``bundled`` or ``archive``) and the workflow's task name (``sga`` or
-        ``blazar``).
-    catalog_task : str
-        The library's name of the prepared catalogue (a key of :data:`deweight.catalog.TASKS`).
+        The data source (``bundled`` or ``archive``) and the task's name (``sga`` or
+        ``blazar``), the one name a task has.
     preparer : str
-        The :mod:`deweight.catalog` function that cuts, labels and splits the catalogue.
-    inputs : mapping of str to str or RuleOutput
-        The preparer's inputs in its argument order: role -> a path relative to the workflow's
-        top directory, or the :class:`RuleOutput` of the rule that makes it. A ``.parquet``
-        input is passed as a DataFrame, any other as its path.
+        The :mod:`deweight.catalog` function that cuts, labels and splits the catalogue (a key
+        of :data:`deweight.catalog.PREPARERS`); :func:`deweight.catalog.prepare` calls it with
+        this entry.
+    inputs : tuple of str
+        The roles of the files the preparer reads, in its argument order (``sdss``, ``spec``,
+        ``wise``, ``blazars``, ...). The workflow says which file plays each role for each data
+        source (:data:`deweight._workflow_inputs.INPUT_FILES`).
     sdss_classes : mapping of str to str
         SDSS spectroscopic class (the ``class`` column) -> class name of the task; rows of any
         other SDSS class are cut.
@@ -167,9 +152,8 @@ class TaskSpec:
 
     source: str
     task: str
-    catalog_task: str
     preparer: str
-    inputs: Mapping[str, str | RuleOutput]
+    inputs: tuple[str, ...]
     sdss_classes: Mapping[str, str]
     features: tuple[str, ...]
     class_names: tuple[str, ...]
@@ -196,7 +180,7 @@ class TaskSpec:
         for x, y in self.density_panels:
             if not {x, y} <= set(self.features):
                 raise ValueError(f"{where}: density panel {(x, y)} is not two features")
-        object.__setattr__(self, "inputs", MappingProxyType(dict(self.inputs)))
+        object.__setattr__(self, "inputs", tuple(self.inputs))
         object.__setattr__(self, "sdss_classes", MappingProxyType(dict(self.sdss_classes)))
         object.__setattr__(self, "density_panels", tuple(map(tuple, self.density_panels)))
         for kind in OUTPUT_KINDS:
@@ -213,51 +197,14 @@ class TaskSpec:
             CLASSES[name].display if name in CLASSES else name for name in self.class_names
         )
 
-    def prepare(self, paths: Mapping[str, str | os.PathLike], config: Mapping[str, Any]):
-        """Run :attr:`preparer` on the files ``paths`` (role -> path, the roles of :attr:`inputs`).
 
-        Returns
-        -------
-        table : pandas.DataFrame
-        cutflow : deweight.catalog.CutFlow
-        """
-        import pandas as pd
-
-        from deweight import catalog
-
-        missing = [role for role in self.inputs if role not in paths]
-        if missing:
-            raise ValueError(f"{self.source}/{self.task}: inputs {missing} are not given")
-        arguments = [
-            pd.read_parquet(paths[role]) if str(paths[role]).endswith(".parquet") else paths[role]
-            for role in self.inputs
-        ]
-        return getattr(catalog, self.preparer)(*arguments, config=config)
-
-
+_BUNDLED_NOTE = "(bundled offline stand-in, not the paper's WISE data)"
 _SGA_ARCHIVE_FEATURES = ("J-W1", "W1-W2")
 _BLAZAR_ARCHIVE_FEATURES = ("W1-W2", "W2-W3", "r-W1", "r-i", "g-r")
 _OPTICAL_FEATURES = ("u-g", "g-r", "r-i", "i-z")
 # SDSS DR14 names its quasars QSO, and so does the offline stand-in; the paper calls them AGN.
 _BUNDLED_SDSS_CLASSES = {"GALAXY": "galaxy", "STAR": "star", "QSO": "qso"}
 _ARCHIVE_SDSS_CLASSES = {"GALAXY": "galaxy", "STAR": "star", "QSO": "agn"}
-_BLAZARS = RuleOutput("blazar_catalog")
-
-#: The files the merged BZCAT + 4LAC blazar catalogue (rule ``blazar_catalog``) is made from,
-#: per data source; ``{lac_release}`` is the configured 4LAC release (``prepare.lac_release``).
-BLAZAR_CATALOG_INPUTS: Mapping[str, Mapping[str, str | RuleOutput]] = MappingProxyType(
-    {
-        "bundled": MappingProxyType(
-            {"bzcat": _BUNDLED_BZCAT, "lac": f"{_BUNDLED}/4lac_{{lac_release}}_highlat.fits"}
-        ),
-        "archive": MappingProxyType(
-            {
-                "bzcat": RuleOutput("acquire_bzcat5", "table"),
-                "lac": RuleOutput("acquire_4lac", "table"),
-            }
-        ),
-    }
-)
 
 #: The paper's own figures and table of each task, the same from either data source.
 _PAPER_OUTPUTS = {
@@ -269,9 +216,8 @@ _ENTRIES = (
     TaskSpec(
         source="bundled",
         task="sga",
-        catalog_task="sdss_optical_sgq",
         preparer="prepare_bundled_star_galaxy_qso",
-        inputs={"sdss": _BUNDLED_SDSS},
+        inputs=("sdss",),
         sdss_classes=_BUNDLED_SDSS_CLASSES,
         features=_OPTICAL_FEATURES,
         class_names=("galaxy", "star", "qso"),
@@ -289,9 +235,8 @@ _ENTRIES = (
     TaskSpec(
         source="bundled",
         task="blazar",
-        catalog_task="sdss_optical_blazar",
         preparer="prepare_bundled_blazar_task",
-        inputs={"sdss": _BUNDLED_SDSS, "bzcat": _BUNDLED_BZCAT, "blazars": _BLAZARS},
+        inputs=("sdss", "bzcat", "blazars"),
         sdss_classes=_BUNDLED_SDSS_CLASSES,
         features=_OPTICAL_FEATURES,
         class_names=("galaxy", "star", "qso", "bll", "fsrq"),
@@ -310,13 +255,8 @@ _ENTRIES = (
     TaskSpec(
         source="archive",
         task="sga",
-        catalog_task="star_galaxy_agn",
         preparer="prepare_star_galaxy_agn",
-        inputs={
-            "spec": RuleOutput("acquire_sdss_specobj", "table"),
-            "wise": RuleOutput("acquire_allwise", "table"),
-            "twomass": RuleOutput("acquire_sdss_twomass", "table"),
-        },
+        inputs=("spec", "wise", "twomass"),
         sdss_classes=_ARCHIVE_SDSS_CLASSES,
         features=_SGA_ARCHIVE_FEATURES,
         class_names=("galaxy", "star", "agn"),
@@ -334,14 +274,8 @@ _ENTRIES = (
     TaskSpec(
         source="archive",
         task="blazar",
-        catalog_task="blazar",
         preparer="prepare_blazar_task",
-        inputs={
-            "spec": RuleOutput("acquire_sdss_specobj", "table"),
-            "wise": RuleOutput("acquire_allwise", "table"),
-            "photo": RuleOutput("acquire_sdss_photoobj", "table"),
-            "blazars": _BLAZARS,
-        },
+        inputs=("spec", "wise", "photo", "blazars"),
         sdss_classes=_ARCHIVE_SDSS_CLASSES,
         features=_BLAZAR_ARCHIVE_FEATURES,
         class_names=("galaxy", "star", "agn", "bll", "fsrq"),
@@ -445,18 +379,3 @@ def output_title(name: str) -> str:
     if match is None:
         return name
     return f"{'Fig.' if match[1] == 'fig' else 'Table'} {match[2]}"
-
-
-def catalog_tasks() -> dict[str, dict[str, Any]]:
-    """The prepared catalogues by the library's task names, as :data:`deweight.catalog.TASKS`."""
-    return {
-        entry.catalog_task: {
-            "data_source": entry.source,
-            "features": list(entry.features),
-            "class_names": list(entry.class_names),
-            "sdss_classes": dict(entry.sdss_classes),
-            "split_stratified": entry.split_stratified,
-            "description": entry.description,
-        }
-        for entry in _ENTRIES
-    }

@@ -1,4 +1,5 @@
-# Archive acquisition (Lake & Tsai 2022, §3.3-3.5): raw downloads into resources/archive/.
+# Archive acquisition (Lake & Tsai 2022, §3.3-3.5): raw downloads into resources/archive/
+# (archive_outputs in common.smk), logs under the run's log folder (log_file).
 #
 # Part of the DAG only when data.source == "archive"; the offline default
 # (data.source: bundled) never touches the network. Each rule first probes its
@@ -30,10 +31,9 @@ if lookup(dpath="data/source", within=config) == "archive":
 
     rule acquire_sdss_specobj:
         output:
-            table="resources/archive/sdss_specobj.parquet",
-            provenance="resources/archive/sdss_specobj.parquet.provenance.json",
+            **archive_outputs("sdss_specobj"),
         log:
-            "logs/acquire/sdss_specobj.log",
+            log_file("acquire/sdss_specobj.log"),
         priority: ACQUIRE_PRIORITY
         conda:
             "../../envs/archive.yaml"
@@ -47,10 +47,9 @@ if lookup(dpath="data/source", within=config) == "archive":
 
     rule acquire_sdss_photoobj:
         output:
-            table="resources/archive/sdss_photoobj.parquet",
-            provenance="resources/archive/sdss_photoobj.parquet.provenance.json",
+            **archive_outputs("sdss_photoobj"),
         log:
-            "logs/acquire/sdss_photoobj.log",
+            log_file("acquire/sdss_photoobj.log"),
         priority: ACQUIRE_PRIORITY
         conda:
             "../../envs/archive.yaml"
@@ -65,10 +64,9 @@ if lookup(dpath="data/source", within=config) == "archive":
 
     rule acquire_sdss_twomass:
         output:
-            table="resources/archive/sdss_twomass.parquet",
-            provenance="resources/archive/sdss_twomass.parquet.provenance.json",
+            **archive_outputs("sdss_twomass"),
         log:
-            "logs/acquire/sdss_twomass.log",
+            log_file("acquire/sdss_twomass.log"),
         priority: ACQUIRE_PRIORITY
         conda:
             "../../envs/archive.yaml"
@@ -85,10 +83,9 @@ if lookup(dpath="data/source", within=config) == "archive":
         input:
             positions=rules.acquire_sdss_specobj.output.table,
         output:
-            table="resources/archive/allwise.parquet",
-            provenance="resources/archive/allwise.parquet.provenance.json",
+            **archive_outputs("allwise"),
         log:
-            "logs/acquire/allwise.log",
+            log_file("acquire/allwise.log"),
         priority: ACQUIRE_PRIORITY
         conda:
             "../../envs/archive.yaml"
@@ -101,10 +98,9 @@ if lookup(dpath="data/source", within=config) == "archive":
 
     rule acquire_bzcat5:
         output:
-            table="resources/archive/bzcat5.parquet",
-            provenance="resources/archive/bzcat5.parquet.provenance.json",
+            **archive_outputs("bzcat5"),
         log:
-            "logs/acquire/bzcat5.log",
+            log_file("acquire/bzcat5.log"),
         priority: ACQUIRE_PRIORITY
         conda:
             "../../envs/archive.yaml"
@@ -118,10 +114,9 @@ if lookup(dpath="data/source", within=config) == "archive":
 
     rule acquire_4lac:
         output:
-            table="resources/archive/4lac.parquet",
-            provenance="resources/archive/4lac.parquet.provenance.json",
+            **archive_outputs("4lac"),
         log:
-            "logs/acquire/4lac.log",
+            log_file("acquire/4lac.log"),
         priority: ACQUIRE_PRIORITY
         conda:
             "../../envs/archive.yaml"
@@ -135,10 +130,9 @@ if lookup(dpath="data/source", within=config) == "archive":
 
     rule acquire_clarke2020:
         output:
-            table="resources/archive/clarke2020.parquet",
-            provenance="resources/archive/clarke2020.parquet.provenance.json",
+            **archive_outputs("clarke2020"),
         log:
-            "logs/acquire/clarke2020.log",
+            log_file("acquire/clarke2020.log"),
         priority: ACQUIRE_PRIORITY
         conda:
             "../../envs/archive.yaml"

@@ -6,13 +6,20 @@ from types import SimpleNamespace
 from snakemake.exceptions import WorkflowError
 
 from deweight import registry
-from deweight._workflow import ConfigError, check_config
+from deweight._workflow import ConfigError, check_config, schema_choices
+from deweight._workflow_inputs import (
+    BLAZAR_CATALOG_INPUTS,
+    RuleOutput,
+    task_input_files,
+)
+
+SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 
 # Validate and fill the schema's defaults; a bad key is reported in a few lines.
 try:
     check_config(
         config,
-        Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
+        SCHEMA,
         where="the workflow configuration (config/config.yaml, --configfile, --config)",
     )
 except ConfigError as error:
@@ -76,10 +83,19 @@ SIM_VARIANTS = config["simulation"]["variants"]
 SIM_SIZES = config["simulation"]["sizes"]
 REAL_VARIANTS = config["realdata"]["variants"]
 
+# What the configuration may choose, stated once, in the schema (and checked against the
+# library's constants by tests/test_workflow_glue.py): the training recipes, compared in
+# Figs. 6-7 recipe against recipe (fig6_recipes, fig7_recipes), and the model variants of each
+# sweep, which constrain the rules' {recipe} and {variant} wildcards.
+RECIPES = schema_choices(SCHEMA, "simulation.model.recipe")
+SIM_VARIANT_CHOICES = schema_choices(SCHEMA, "simulation.variants")
+REAL_VARIANT_CHOICES = schema_choices(SCHEMA, "realdata.variants")
+
 # What each data source and task is (inputs, classes, labels, figure panels, the names of its
 # figures and tables) lives in one table, deweight.registry; these are the views the rules use.
 # A task added there gets its rules' jobs and its place in rule all with no rule edited.
 SIMULATION_LABEL = registry.SIMULATION_LABEL
+SIMULATION_CLASS_NAMES = list(registry.SIMULATION_CLASS_NAMES)
 # The tasks of each data source.
 TASKS = {source: list(registry.tasks(source)) for source in registry.SOURCES}
 # Titles, captions and the data_source column of the tables.
@@ -96,7 +112,7 @@ SPLIT_TABLES = registry.outputs("split_table")
 
 wildcard_constraints:
     source="|".join(registry.SOURCES),
-    variant="base|weighted|biased",
+    variant="|".join(SIM_VARIANT_CHOICES),
     task="|".join(registry.TASK_NAMES),
     density_figure="|".join(DENSITY_FIGURES),
     overshoot_figure="|".join(OVERSHOOT_FIGURES),
@@ -125,6 +141,17 @@ def results_file(path):
 def log_file(path):
     """A path under this run's log folder (config: output.logs)."""
     return f"{LOGS}/{path}"
+
+
+# The archive downloads are shared by every run (a profile that moves results and logs
+# reuses them), so they stay in one folder whatever output.results says.
+ARCHIVE_DOWNLOADS = "resources/archive"
+
+
+def archive_outputs(name):
+    """The outputs of an acquisition rule: the table and its provenance record."""
+    table = f"{ARCHIVE_DOWNLOADS}/{name}.parquet"
+    return {"table": table, "provenance": f"{table}.provenance.json"}
 
 
 def real_sizes(source, task):
@@ -224,38 +251,33 @@ def require_archive_mode(wildcards):
         )
 
 
-def registry_file(item, source):
-    """A registry input: a path as it is, or the output of the rule that makes it (RuleOutput)."""
-    if isinstance(item, registry.RuleOutput):
+def input_file(item, source):
+    """An input file: a path as it is, or the output of the rule that makes it (RuleOutput)."""
+    if isinstance(item, RuleOutput):
         return expand(getattr(rules, item.rule).output[item.key], source=source)[0]
     return item.format(lac_release=config["prepare"]["lac_release"])
 
 
 def blazar_catalog_inputs(wildcards):
-    """The BZCAT and 4LAC files of the merged blazar catalogue (deweight.registry)."""
+    """The BZCAT and 4LAC files of the merged blazar catalogue (deweight._workflow_inputs)."""
     require_archive_mode(wildcards)
-    files = registry.BLAZAR_CATALOG_INPUTS[wildcards.source]
-    return {role: registry_file(item, wildcards.source) for role, item in files.items()}
+    files = BLAZAR_CATALOG_INPUTS[wildcards.source]
+    return {role: input_file(item, wildcards.source) for role, item in files.items()}
 
 
 def task_inputs(wildcards):
-    """The files the preparer of a task reads (deweight.registry)."""
+    """The files the preparer of a task reads: its roles (deweight.registry), each role's file
+    (deweight._workflow_inputs)."""
     require_archive_mode(wildcards)
-    spec = registry.spec(wildcards.source, wildcards.task)
-    return {
-        role: registry_file(item, wildcards.source)
-        for role, item in spec.inputs.items()
-    }
+    roles = registry.spec(wildcards.source, wildcards.task).inputs
+    files = task_input_files(wildcards.source, roles)
+    return {role: input_file(item, wildcards.source) for role, item in files.items()}
 
 
 def simulation_training_set(wildcards):
     """The biased model learns from the equal-composition set, the others from the representative one."""
     name = "biased" if wildcards.variant == "biased" else "train"
     return rules.simulate_data.output[name]
-
-
-# The training recipes compared in Figs. 6-7 recipe against recipe (fig6_recipes, fig7_recipes).
-RECIPES = ["fast", "paper"]
 
 
 def recipe_predictions(recipe, variant, size):
@@ -269,6 +291,16 @@ def recipe_predictions(recipe, variant, size):
     else:
         pattern = rules.train_simulation_recipe.output.predictions
     return expand(pattern, recipe=recipe, variant=variant, size=size)[0]
+
+
+def largest_simulation_models():
+    """The simulation models of the largest size, one named input per variant (model_<variant>)."""
+    return {
+        f"model_{variant}": expand(
+            rules.train_simulation.output.model, variant=variant, size=max(SIM_SIZES)
+        )[0]
+        for variant in SIM_VARIANTS
+    }
 
 
 def clarke_pcp_input(wildcards):
@@ -307,5 +339,9 @@ def table_report(path, caption, category):
 
 
 def pcp_solver(wildcards=None):
-    """How prediction-consistent priors are solved (Eq. 14), without unrelated settings."""
+    """How prediction-consistent priors are solved (Eq. 14), without unrelated settings.
+
+    The keys are the config's and the library's names alike (method, tol, max_iter), so the
+    scripts pass them on as they are.
+    """
     return {key: config["pcp"][key] for key in ("method", "tol", "max_iter")}

@@ -3,18 +3,15 @@
 
 
 rule evaluate_simulation:
+    # The largest models (model_<variant>) also predict a large test set for the Sect. 4.1
+    # priors.
     input:
+        **largest_simulation_models(),
         test=rules.simulate_data.output.test,
         predictions=expand(
             rules.train_simulation.output.predictions,
             variant=SIM_VARIANTS,
             size=SIM_SIZES,
-        ),
-        # The largest models also predict a large test set for the Sect. 4.1 priors.
-        models=expand(
-            rules.train_simulation.output.model,
-            variant=SIM_VARIANTS,
-            size=max(SIM_SIZES),
         ),
     output:
         overshoot=results_file("simulation/tables/overshoot.csv"),

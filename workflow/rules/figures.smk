@@ -60,7 +60,7 @@ rule fig6:
         "../../envs/deweight.yaml"
     params:
         source_label=SIMULATION_LABEL,
-        class_names=["class 0", "class 1", "class 2"],
+        class_names=SIMULATION_CLASS_NAMES,
     message:
         "Fig. 6: overshoot of completeness, reliability and F1 vs training-set size (simulation)"
     script:
@@ -80,7 +80,7 @@ rule fig7:
         "../../envs/deweight.yaml"
     params:
         source_label=SIMULATION_LABEL,
-        class_names=["class 0", "class 1", "class 2"],
+        class_names=SIMULATION_CLASS_NAMES,
     message:
         "Fig. 7: mean KL divergence to the true posterior vs training-set size"
     script:
@@ -108,7 +108,7 @@ rule fig6_recipes:
         "../../envs/deweight.yaml"
     params:
         source_label=SIMULATION_LABEL,
-        class_names=["class 0", "class 1", "class 2"],
+        class_names=SIMULATION_CLASS_NAMES,
         rare_class=2,
     message:
         "Fig. 6 (rare class) recipe against recipe: overshoot under the fast and paper recipes"
@@ -132,7 +132,7 @@ rule fig7_recipes:
         "../../envs/deweight.yaml"
     params:
         source_label=SIMULATION_LABEL,
-        class_names=["class 0", "class 1", "class 2"],
+        class_names=SIMULATION_CLASS_NAMES,
     message:
         "Fig. 7 recipe against recipe: mean KL divergence under the fast and paper recipes"
     script:

@@ -44,7 +44,7 @@ rule train_simulation_recipe:
     log:
         log_file("simulation/train/{recipe}_recipe/{variant}_n{size}.log"),
     wildcard_constraints:
-        recipe="fast|paper",
+        recipe="|".join(RECIPES),
     conda:
         "../../envs/deweight.yaml"
     threads: config["simulation"]["threads"]
@@ -74,7 +74,7 @@ rule train_real:
         log_file("{source}/train/{task}_{variant}_n{size}.log"),
     # "calibrated" (beyond the paper) is a real-data variant only: trained on train, BCTS on dev.
     wildcard_constraints:
-        variant="base|weighted|calibrated",
+        variant="|".join(REAL_VARIANT_CHOICES),
     conda:
         "../../envs/deweight.yaml"
     threads: config["realdata"]["threads"]

@@ -4,21 +4,23 @@ import itertools
 
 from deweight._files import write_csv_atomic
 from deweight._workflow import run_logged
+from deweight.predictions import index_predictions
 from deweight.sweeps import evaluate_real_sweep
 
 
 def main(smk):
-    keys = itertools.product(smk.params.variants, smk.params.sizes)
-    paths = dict(zip(keys, smk.input.predictions, strict=True))
-    pcp = smk.params.pcp
+    # Each file is keyed by the variant and size its own metadata records.
+    paths = index_predictions(
+        smk.input.predictions,
+        ("variant", "size_requested"),
+        expected=itertools.product(smk.params.variants, smk.params.sizes),
+    )
     overshoot, priors, verdict = evaluate_real_sweep(
         paths,
         task=smk.wildcards.task,
         seed=smk.params.seed,
         z_threshold=smk.params.z_threshold,
-        pcp_method=pcp["method"],
-        tol=pcp["tol"],
-        max_iter=pcp["max_iter"],
+        **smk.params.pcp,
     )
     write_csv_atomic(overshoot, smk.output.overshoot)
     write_csv_atomic(priors, smk.output.pcp)

@@ -4,21 +4,24 @@ import itertools
 
 from deweight._files import write_csv_atomic
 from deweight._workflow import run_logged
+from deweight.predictions import index_predictions
 from deweight.sweeps import evaluate_simulation_sweep
 
 
 def main(smk):
-    keys = itertools.product(smk.params.variants, smk.params.sizes)
-    paths = dict(zip(keys, smk.input.predictions, strict=True))
-    pcp = smk.params.pcp
+    # Each file is keyed by the variant and size its own metadata records, each model of the
+    # largest size by the name of its input (model_<variant>).
+    paths = index_predictions(
+        smk.input.predictions,
+        ("variant", "size_requested"),
+        expected=itertools.product(smk.params.variants, smk.params.sizes),
+    )
     overshoot, kl, priors = evaluate_simulation_sweep(
         paths,
         smk.input.test,
         seed=smk.params.seed,
-        pcp_method=pcp["method"],
-        tol=pcp["tol"],
-        max_iter=pcp["max_iter"],
-        model_paths=dict(zip(smk.params.variants, smk.input.models, strict=True)),
+        **smk.params.pcp,
+        model_paths={variant: smk.input[f"model_{variant}"] for variant in smk.params.variants},
         n_test_large=smk.params.n_test_large,
     )
     write_csv_atomic(overshoot, smk.output.overshoot)

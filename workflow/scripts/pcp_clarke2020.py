@@ -9,10 +9,8 @@ def main(smk):
     table = clarke_pcp_table(
         smk.input[0],
         training_prior=smk.params.training_prior,
-        method=smk.params.pcp["method"],
-        tol=smk.params.pcp["tol"],
-        max_iter=smk.params.pcp["max_iter"],
         columns=smk.params.columns,
+        **smk.params.pcp,
     )
     write_csv_atomic(table, smk.output[0])
 

@@ -15,7 +15,7 @@ def main(smk):
     if source == "bundled":
         # A truncated or edited copy of the bundled survey files stops the run here.
         catalog.verify_bundled(Path(paths["sdss"]).parent)
-    table, cutflow = entry.prepare(paths, config)
+    table, cutflow = catalog.prepare(entry, paths, config)
     metadata = {
         "task": task,
         "data_source": source,

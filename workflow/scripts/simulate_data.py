@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from deweight import simulate
+from deweight import registry, simulate
 from deweight._files import write_csv_atomic, write_parquet_atomic
 from deweight._workflow import run_logged
 
@@ -20,7 +20,7 @@ def main(smk):
             "set": name,
             "seed": p.seed,
             "features": list(frame.columns[:-1]),
-            "class_names": ["class 0", "class 1", "class 2"],
+            "class_names": list(registry.SIMULATION_CLASS_NAMES),
         }
         write_parquet_atomic(frame, getattr(smk.output, name), metadata)
     write_csv_atomic(simulate.table1(), smk.output.table1)

@@ -9,8 +9,17 @@ Two data sources feed the same output format:
   resources/bundled/ (:func:`prepare_bundled_star_galaxy_qso`,
   :func:`prepare_bundled_blazar_task`), checked with :func:`verify_bundled`.
 
-Every preparation returns the table (columns ``ra``, ``dec``, the features named in
-:data:`TASKS`, ``label``, ``class_name``, ``split``, ``sample``) and a :class:`CutFlow`.
+:func:`prepare` is the one entry point: it hands a task's registry entry
+(:func:`deweight.registry.spec`) to the preparer it names (:data:`PREPARERS`), which reads the
+task's SDSS classes, features, class names and split from that entry. Every preparation
+returns the table (columns ``ra``, ``dec``, the task's features, ``label``, ``class_name``,
+``split``, ``sample``) and a :class:`CutFlow`.
+
+Modules: ``archive`` and ``bundled`` (the preparers of each data source), ``preparers``
+(:func:`prepare`), ``blazars`` (the BZCAT + 4LAC catalogue), ``photometry`` (magnitudes,
+Eq. 20, SDSS flags), ``splits``, ``cutflow``, ``config`` (the preparation settings); the
+private ``_steps`` (cuts both sources share), ``_output`` (the output columns) and ``_tables``
+(column checks).
 """
 
 from deweight.catalog.archive import prepare_blazar_task, prepare_star_galaxy_agn
@@ -37,14 +46,14 @@ from deweight.catalog.photometry import (
     wise_dn_to_vega_mag,
     wise_flux_uncertainty_fix,
 )
+from deweight.catalog.preparers import PREPARERS, prepare
 from deweight.catalog.splits import assign_splits, class_split_table, split_sizes
-from deweight.catalog.tasks import TASKS
 
 __all__ = [
     "BUNDLED_FILES",
+    "PREPARERS",
     "PREPARE_SETTINGS",
     "SDSS_PHOTO_FLAGS",
-    "TASKS",
     "WISE_ZERO_POINT_MAG",
     "BundledDataError",
     "CutFlow",
@@ -53,6 +62,7 @@ __all__ = [
     "label_blazars",
     "merge_blazar_catalogs",
     "nanomaggies_to_ab_mag",
+    "prepare",
     "prepare_blazar_task",
     "prepare_bundled_blazar_task",
     "prepare_bundled_star_galaxy_qso",

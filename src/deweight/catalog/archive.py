@@ -37,15 +37,14 @@ import pandas as pd
 from astropy.coordinates import SkyCoord
 
 from deweight.catalog._output import finish_table
+from deweight.catalog._steps import class_and_position_cuts, relabel_blazars
 from deweight.catalog._tables import (
     as_float,
     find_column,
     require_columns,
-    sdss_class_cut_reason,
     valid_integer_code,
     valid_magnitude,
 )
-from deweight.catalog.blazars import label_blazars
 from deweight.catalog.config import resolve_prepare_config
 from deweight.catalog.cutflow import CutFlow
 from deweight.catalog.photometry import (
@@ -56,7 +55,7 @@ from deweight.catalog.photometry import (
     wise_dn_to_vega_mag,
     wise_flux_uncertainty_fix,
 )
-from deweight.catalog.tasks import TASKS
+from deweight.registry import TaskSpec
 
 __all__ = ["ARCHIVE_SAMPLE", "prepare_blazar_task", "prepare_star_galaxy_agn"]
 
@@ -81,11 +80,13 @@ def prepare_star_galaxy_agn(
     wise: pd.DataFrame,
     twomass: pd.DataFrame | None = None,
     *,
+    task: TaskSpec,
     config: Mapping[str, Any],
 ) -> tuple[pd.DataFrame, CutFlow]:
     """Star / galaxy / AGN table of Section 3.3 of Lake & Tsai (2022) (their Table 3).
 
-    Cuts, in order, each counted in the cut-flow: SDSS class not GALAXY/STAR/QSO; non-finite
+    Cuts, in order, each counted in the cut-flow: SDSS class not one the task keeps
+    (``task.sdss_classes``: GALAXY, STAR, QSO); non-finite
     position; ``zWarning`` not a non-negative integer; ``zWarning`` not in
     ``zwarning_allowed`` ({0, 16}); no AllWISE source within ``wise_match_radius_arcsec``
     (3''); non-finite W1/W2 flux or uncertainty; ``w1cc_map``/``w2cc_map`` not a non-negative
@@ -95,17 +96,17 @@ def prepare_star_galaxy_agn(
 
     Features (Vega magnitudes): ``J-W1`` and ``W1-W2``, W1 and W2 from ``w?flux`` with the
     AllWISE zero points (:data:`~deweight.catalog.photometry.WISE_ZERO_POINT_MAG`), J from 2MASS.
-    Classes: galaxy, star, agn (SDSS GALAXY, STAR, QSO) with labels 0, 1, 2. The split is a
-    plain (unstratified) random 80/10/10 split seeded with ``split_seed``, as in Table 3.
+    Classes (the paper's entry): galaxy, star, agn (SDSS GALAXY, STAR, QSO) with labels 0, 1, 2.
+    The split is a plain (unstratified) random 80/10/10 split seeded with ``split_seed``, as in
+    Table 3.
 
     Parameters
     ----------
     spec, wise, twomass : pandas.DataFrame
         See the module documentation for the columns; ``twomass`` is optional.
-    config : mapping
-        Every catalogue preparation setting (:data:`~deweight.catalog.config.PREPARE_SETTINGS`,
-        checked by :func:`~deweight.catalog.config.resolve_prepare_config`): the workflow's
-        ``prepare:`` block with ``split_seed``.
+    task, config
+        The task's registry entry (``deweight.registry.spec("archive", "sga")``) and the
+        preparation settings, as :func:`deweight.catalog.prepare` describes them.
 
     Returns
     -------
@@ -123,7 +124,6 @@ def prepare_star_galaxy_agn(
         invalid.
     """
     cfg = resolve_prepare_config(config)
-    task = "star_galaxy_agn"
     bands = ("W1", "W2")
     spec = require_columns(spec, _SPEC_COLUMNS, "SpecObj table")
     wise_columns = [
@@ -136,9 +136,8 @@ def prepare_star_galaxy_agn(
     if twomass is not None:
         twomass = require_columns(twomass, ("objID", "j", "jIvar"), "SDSS TwoMass table")
 
-    cutflow = CutFlow(len(spec), name=task)
-    sdss_classes = TASKS[task]["sdss_classes"]
-    table = _spec_cuts(spec, cutflow, cfg, sdss_classes)
+    cutflow = CutFlow(len(spec), name=f"{task.source}/{task.task}")
+    table = _spec_cuts(spec, cutflow, cfg, task.sdss_classes)
     table = _join_wise(table, wise, cutflow, cfg)
     table, diagnostics = _wise_cuts(table, bands, cutflow, cfg, TASK_A_EQ20_BANDS)
 
@@ -161,7 +160,7 @@ def prepare_star_galaxy_agn(
     w1 = wise_dn_to_vega_mag(table["w1flux"], "W1")
     w2 = wise_dn_to_vega_mag(table["w2flux"], "W2")
     features = pd.DataFrame({"J-W1": j_magnitude - w1, "W1-W2": w1 - w2}, index=table.index)
-    class_names = table["class"].map(sdss_classes)
+    class_names = table["class"].map(dict(task.sdss_classes))
     result = finish_table(table, features, class_names, task, ARCHIVE_SAMPLE, cfg)
     result.attrs["diagnostics"] = diagnostics
     return result, cutflow
@@ -173,6 +172,7 @@ def prepare_blazar_task(
     photo: pd.DataFrame,
     blazars: pd.DataFrame,
     *,
+    task: TaskSpec,
     config: Mapping[str, Any],
 ) -> tuple[pd.DataFrame, CutFlow]:
     """Galaxy / star / AGN / BL Lac / FSRQ table of Section 3.4 of Lake & Tsai (2022) (Table 4).
@@ -193,8 +193,9 @@ def prepare_blazar_task(
     ``w?flux`` -> Vega with the AllWISE zero points. Features ``W1-W2``, ``W2-W3``, ``r-W1``
     (dereddened AB r minus Vega W1, mixing systems exactly as the paper's features do), ``r-i``,
     ``g-r``. A source within ``blazar_label_radius_arcsec`` (5'') of a merged blazar takes the
-    blazar's class whatever its SDSS class. Classes galaxy, star, agn, bll, fsrq (labels 0-4).
-    The split is stratified by class, which reproduces Table 4's per-class counts.
+    blazar's class whatever its SDSS class. Classes (the paper's entry) galaxy, star, agn, bll,
+    fsrq (labels 0-4). The split is stratified by class, which reproduces Table 4's per-class
+    counts.
 
     Parameters
     ----------
@@ -202,10 +203,9 @@ def prepare_blazar_task(
         See the module documentation.
     blazars : pandas.DataFrame
         The merged catalogue from :func:`~deweight.catalog.blazars.merge_blazar_catalogs`.
-    config : mapping
-        Every catalogue preparation setting (:data:`~deweight.catalog.config.PREPARE_SETTINGS`,
-        checked by :func:`~deweight.catalog.config.resolve_prepare_config`): the workflow's
-        ``prepare:`` block with ``split_seed``.
+    task, config
+        The task's registry entry (``deweight.registry.spec("archive", "blazar")``) and the
+        preparation settings, as :func:`deweight.catalog.prepare` describes them.
 
     Returns
     -------
@@ -220,7 +220,6 @@ def prepare_blazar_task(
         If a required column is missing (naming the column and the table).
     """
     cfg = resolve_prepare_config(config)
-    task = "blazar"
     bands = ("W1", "W2", "W3")
     spec = require_columns(spec, _SPEC_COLUMNS, "SpecObj table")
     wise = require_columns(wise, ["specObjID", *_wise_band_columns(bands)], "AllWISE table")
@@ -237,9 +236,8 @@ def prepare_blazar_task(
     photo = require_columns(photo, photo_columns, "PhotoObj table")
     blazars = require_columns(blazars, ("blazar_class",), "merged blazar table")
 
-    cutflow = CutFlow(len(spec), name=task)
-    sdss_classes = TASKS[task]["sdss_classes"]
-    table = _spec_cuts(spec, cutflow, cfg, sdss_classes)
+    cutflow = CutFlow(len(spec), name=f"{task.source}/{task.task}")
+    table = _spec_cuts(spec, cutflow, cfg, task.sdss_classes)
     table = _join_wise(table, wise, cutflow, cfg)
     table, diagnostics = _wise_cuts(table, bands, cutflow, cfg, TASK_B_EQ20_BANDS)
 
@@ -340,16 +338,9 @@ def prepare_blazar_task(
         },
         index=table.index,
     )
-    class_names = table["class"].map(sdss_classes)
-    blazar_labels = label_blazars(
-        table["ra"], table["dec"], blazars, radius_arcsec=cfg["blazar_label_radius_arcsec"]
+    class_names, _, diagnostics["blazar_relabelled_from"] = relabel_blazars(
+        table, task.sdss_classes, blazars, cfg["blazar_label_radius_arcsec"]
     )
-    is_blazar = blazar_labels != ""
-    diagnostics["blazar_relabelled_from"] = {
-        name: int(np.sum(is_blazar & (class_names.to_numpy() == name)))
-        for name in sdss_classes.values()
-    }
-    class_names = class_names.where(~is_blazar, pd.Series(blazar_labels, index=table.index))
     result = finish_table(table, features, class_names, task, ARCHIVE_SAMPLE, cfg)
     result.attrs["diagnostics"] = diagnostics
     return result, cutflow
@@ -381,21 +372,7 @@ def _spec_cuts(
     sdss_classes: Mapping[str, str],
 ) -> pd.DataFrame:
     """SpecObj cuts shared by both tasks: class, position, zWarning."""
-    table = spec.reset_index(drop=True)
-    table["class"] = table["class"].astype(str).str.strip().str.upper()
-    table = cutflow.apply(
-        table,
-        table["class"].isin(list(sdss_classes)).to_numpy(),
-        "spec_class",
-        sdss_class_cut_reason(sdss_classes),
-    )
-    ra, dec = as_float(table["ra"]), as_float(table["dec"])
-    table = cutflow.apply(
-        table,
-        np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90),
-        "position",
-        "non-finite or impossible ra/dec",
-    )
+    table = class_and_position_cuts(spec, cutflow, sdss_classes)
     table = cutflow.apply(
         table,
         valid_integer_code(table["zWarning"]),

@@ -4,9 +4,9 @@ The archives the paper queries cannot be reached offline, and no bundled file ha
 photometry for ordinary galaxies, stars and QSOs. So the stand-ins use SDSS optical colours
 (``u-g``, ``g-r``, ``r-i``, ``i-z``) of real, spectroscopically classified objects:
 
-* ``sdss_optical_sgq`` -- galaxy / star / QSO from the 10,000-object SDSS DR14 sample; QSOs
+* ``sga`` -- galaxy / star / QSO from the 10,000-object SDSS DR14 sample; QSOs
   (about 8.5 %) are the rare class. Stands in for Section 3.3.
-* ``sdss_optical_blazar`` -- the same sample plus BL Lacs and FSRQs of the merged BZCAT + 4LAC
+* ``blazar`` -- the same sample plus BL Lacs and FSRQs of the merged BZCAT + 4LAC
   catalogue that have SDSS magnitudes in the bundled BZCAT compilation, subsampled to rare
   fractions. Stands in for Section 3.4.
 
@@ -40,16 +40,12 @@ import pandas as pd
 from astropy.coordinates import SkyCoord
 
 from deweight.catalog._output import finish_table
-from deweight.catalog._tables import (
-    SENTINEL_ABS,
-    as_float,
-    require_columns,
-    sdss_class_cut_reason,
-)
-from deweight.catalog.blazars import BLAZAR_CLASSES, label_blazars, read_bzcat
+from deweight.catalog._steps import class_and_position_cuts, relabel_blazars
+from deweight.catalog._tables import SENTINEL_ABS, as_float, require_columns
+from deweight.catalog.blazars import BLAZAR_CLASSES, read_bzcat
 from deweight.catalog.config import resolve_prepare_config
 from deweight.catalog.cutflow import CutFlow
-from deweight.catalog.tasks import TASKS
+from deweight.registry import TaskSpec
 
 __all__ = [
     "BUNDLED_FILES",
@@ -136,11 +132,12 @@ def verify_bundled(directory: str | os.PathLike) -> dict[str, str]:
 
 
 def prepare_bundled_star_galaxy_qso(
-    sdss_csv: str | os.PathLike | pd.DataFrame, *, config: Mapping[str, Any]
+    sdss_csv: str | os.PathLike | pd.DataFrame, *, task: TaskSpec, config: Mapping[str, Any]
 ) -> tuple[pd.DataFrame, CutFlow]:
     """Galaxy / star / QSO table in SDSS optical colours from the bundled DR14 sample.
 
-    Quality cuts, each counted: SDSS class not GALAXY/STAR/QSO; non-finite position; any of
+    Quality cuts, each counted: SDSS class not one the task keeps (``task.sdss_classes``:
+    GALAXY, STAR, QSO); non-finite position; any of
     ``u g r i z`` missing or non-finite; any a sentinel (``|m| >= 999``, e.g. -9999, the SDSS
     "no measurement" value); any outside the open interval ``bundled_magnitude_range``
     (10, 30) mag. The range is a sanity bound, not a completeness cut: SDSS imaging saturates
@@ -148,17 +145,16 @@ def prepare_bundled_star_galaxy_qso(
     measurement rather than a source. On the bundled file every cut removes 0 rows (all 10,000
     objects are kept); the cuts are there so that a different export is cleaned the same way.
 
-    Features ``u-g``, ``g-r``, ``r-i``, ``i-z``; classes galaxy, star, qso (labels 0, 1, 2);
-    unstratified random split as for Table 3; ``sample`` = "sdss_dr14".
+    Features ``u-g``, ``g-r``, ``r-i``, ``i-z``; classes (the bundled entry's) galaxy, star, qso
+    (labels 0, 1, 2); unstratified random split as for Table 3; ``sample`` = "sdss_dr14".
 
     Parameters
     ----------
     sdss_csv : path or pandas.DataFrame
         The bundled ``sdss_dr14_specphoto_sample_10k.csv`` (or its contents).
-    config : mapping
-        Every catalogue preparation setting (:data:`~deweight.catalog.config.PREPARE_SETTINGS`,
-        checked by :func:`~deweight.catalog.config.resolve_prepare_config`): the workflow's
-        ``prepare:`` block with ``split_seed``.
+    task, config
+        The task's registry entry (``deweight.registry.spec("bundled", "sga")``) and the
+        preparation settings, as :func:`deweight.catalog.prepare` describes them.
 
     Returns
     -------
@@ -174,11 +170,9 @@ def prepare_bundled_star_galaxy_qso(
     """
     cfg = resolve_prepare_config(config)
     frame, label = _read_frame(sdss_csv)
-    task = "sdss_optical_sgq"
-    sdss_classes = TASKS[task]["sdss_classes"]
-    cutflow = CutFlow(len(frame), name=task)
-    table = _dr14_optical_cuts(frame, label, cutflow, cfg, sdss_classes, step_prefix="")
-    class_names = table["class"].map(sdss_classes)
+    cutflow = CutFlow(len(frame), name=f"{task.source}/{task.task}")
+    table = _dr14_optical_cuts(frame, label, cutflow, cfg, task.sdss_classes, step_prefix="")
+    class_names = table["class"].map(dict(task.sdss_classes))
     result = finish_table(table, _optical_colours(table), class_names, task, _DR14_SAMPLE, cfg)
     return result, cutflow
 
@@ -188,6 +182,7 @@ def prepare_bundled_blazar_task(
     bzcat_csv: str | os.PathLike | pd.DataFrame,
     blazars: pd.DataFrame,
     *,
+    task: TaskSpec,
     config: Mapping[str, Any],
 ) -> tuple[pd.DataFrame, CutFlow]:
     """Galaxy / star / QSO / BL Lac / FSRQ table in SDSS optical colours (offline stand-in).
@@ -207,8 +202,8 @@ def prepare_bundled_blazar_task(
     Every input row of both files is in the output or counted in the cut-flow, whose
     ``rows_in`` is the sum of the two files' rows; steps are prefixed "sdss_dr14:" or
     "bzcat5:". Features ``u-g``, ``g-r``, ``r-i``, ``i-z`` (no dereddening, see the module
-    documentation); classes galaxy, star, qso, bll, fsrq (labels 0-4); split stratified by class,
-    as for Table 4, so that both rare classes are in dev and test.
+    documentation); classes (the bundled entry's) galaxy, star, qso, bll, fsrq (labels 0-4); split
+    stratified by class, as for Table 4, so that both rare classes are in dev and test.
 
     Parameters
     ----------
@@ -218,10 +213,9 @@ def prepare_bundled_blazar_task(
         The bundled ``bzcat5_with_photometry.csv``.
     blazars : pandas.DataFrame
         The merged catalogue from :func:`~deweight.catalog.blazars.merge_blazar_catalogs`.
-    config : mapping
-        Every catalogue preparation setting (:data:`~deweight.catalog.config.PREPARE_SETTINGS`,
-        checked by :func:`~deweight.catalog.config.resolve_prepare_config`): the workflow's
-        ``prepare:`` block with ``split_seed``.
+    task, config
+        The task's registry entry (``deweight.registry.spec("bundled", "blazar")``) and the
+        preparation settings, as :func:`deweight.catalog.prepare` describes them.
 
     Returns
     -------
@@ -238,33 +232,27 @@ def prepare_bundled_blazar_task(
         requested fractions.
     """
     cfg = resolve_prepare_config(config)
-    task = "sdss_optical_blazar"
     frame, sdss_label = _read_frame(sdss_csv)
     bzcat_frame, bzcat_label = _read_frame(bzcat_csv)
     blazars = require_columns(blazars, ("ra", "dec", "blazar_class"), "merged blazar table")
-    cutflow = CutFlow(len(frame) + len(bzcat_frame), name=task)
+    cutflow = CutFlow(len(frame) + len(bzcat_frame), name=f"{task.source}/{task.task}")
     # The BZCAT rows are not processed until the DR14 cuts are done, so account for them as a
     # block that the DR14 steps do not touch.
     sdss_flow = CutFlow(len(frame))
-    dr14_classes = TASKS[task]["sdss_classes"]
     sdss = _dr14_optical_cuts(
-        frame, sdss_label, sdss_flow, cfg, dr14_classes, step_prefix="sdss_dr14: "
+        frame, sdss_label, sdss_flow, cfg, task.sdss_classes, step_prefix="sdss_dr14: "
     )
     for entry in sdss_flow.steps:
         cutflow.record(entry.step, entry.reason, entry.removed)
 
     radius = cfg["blazar_label_radius_arcsec"]
-    sdss_classes = sdss["class"].map(dr14_classes)
-    blazar_labels = label_blazars(sdss["ra"], sdss["dec"], blazars, radius_arcsec=radius)
-    is_blazar = blazar_labels != ""
+    sdss_classes, blazar_labels, relabelled_from = relabel_blazars(
+        sdss, task.sdss_classes, blazars, radius
+    )
     diagnostics: dict[str, Any] = {
-        "dr14_relabelled_from": {
-            name: int(np.sum(is_blazar & (sdss_classes.to_numpy() == name)))
-            for name in dr14_classes.values()
-        },
+        "dr14_relabelled_from": relabelled_from,
         "dr14_relabelled_to": {c: int(np.sum(blazar_labels == c)) for c in BLAZAR_CLASSES},
     }
-    sdss_classes = sdss_classes.where(~is_blazar, pd.Series(blazar_labels, index=sdss.index))
 
     bzcat_flow = CutFlow(len(bzcat_frame))
     pool = read_bzcat(
@@ -362,21 +350,7 @@ def _dr14_optical_cuts(
     step_prefix: str,
 ) -> pd.DataFrame:
     table = require_columns(frame, ("ra", "dec", *OPTICAL_BANDS, "class"), label)
-    table = table.reset_index(drop=True)
-    table["class"] = table["class"].astype(str).str.strip().str.upper()
-    table = cutflow.apply(
-        table,
-        table["class"].isin(list(sdss_classes)).to_numpy(),
-        f"{step_prefix}spec_class",
-        sdss_class_cut_reason(sdss_classes),
-    )
-    ra, dec = as_float(table["ra"]), as_float(table["dec"])
-    table = cutflow.apply(
-        table,
-        np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90),
-        f"{step_prefix}position",
-        "non-finite or impossible ra/dec",
-    )
+    table = class_and_position_cuts(table, cutflow, sdss_classes, step_prefix)
     return _magnitude_cuts(table, cutflow, cfg, step_prefix)
 
 
