@@ -245,28 +245,27 @@ def train_sweep_member(
     seed: int,
     threads: int | None = None,
     subsets: str = "stratified",
+    calibration_folds: int = 5,
 ) -> Predictions:
     """Train one (variant, size) model of a sweep; save it and its test-set probabilities.
 
     ``subsets`` chooses the nested training subset: ``"stratified"`` (:func:`nested_subset`)
     or ``"prefix"`` (:func:`nested_prefix`, a plain random subset of a shuffled draw).
 
-    ``variant="calibrated"`` (real data only) trains the weighted model on the train split alone
-    -- dev is *not* merged into train for it -- fits bias-corrected temperature scaling
-    (:class:`deweight.Calibrator`) on its dev-split probabilities and writes the calibrated
-    test-set probabilities. Their model prior, stored as ``model_prior``, is the calibrator's
-    ``prior_``: the dev split's class balance.
+    ``variant="calibrated"`` (real data only) is the weighted model cross-fitted with
+    bias-corrected temperature scaling (:class:`deweight.Calibrator`): ``calibration_folds``
+    fold models, each trained on the other folds of the same training subset, give out-of-fold
+    probabilities of every training row, on which the calibrator is fitted
+    (:func:`deweight.calibration.cross_fitted_calibrator`); the weighted model trained on the
+    whole subset (train + dev, as the other variants) is saved and its calibrated test-set
+    probabilities written. Their model prior, stored as ``model_prior``, is the calibrator's
+    ``prior_``: the class balance of the training subset.
     """
     if subsets not in SUBSET_METHODS:
         raise ValueError(f"subsets must be one of {SUBSET_METHODS}, got {subsets!r}")
     calibrate = variant == "calibrated"
-    X_all, y_all, metadata = load_training_table(
-        train_path, role="train_only" if calibrate else "train"
-    )
+    X_all, y_all, metadata = load_training_table(train_path, role="train")
     X_test, y_test, _ = load_training_table(test_path, role="test")
-    if calibrate:
-        X_dev, y_dev, _ = load_training_table(train_path, role="dev")
-        X_test = np.vstack([X_test, X_dev])
     class_names = metadata.get("class_names") or [str(i) for i in range(int(y_all.max()) + 1)]
     n_classes = len(class_names)
     if subsets == "prefix":
@@ -291,22 +290,18 @@ def train_sweep_member(
     model_prior = [float(v) for v in classifier.prior_]
     calibration = None
     if calibrate:
-        from deweight.calibration import Calibrator
-
-        probs, dev_probs = probs[: y_test.size], probs[y_test.size :]
-        calibrator = Calibrator("bcts").fit(dev_probs, y_dev)
-        probs = calibrator.transform(probs)
-        calibration = {
-            "method": calibrator.method,
-            "n_dev": int(y_dev.size),
-            "temperature": float(calibrator.temperature_),
-            "biases": [float(v) for v in calibrator.biases_],
-            "nll_before": float(calibrator.nll_before_),
-            "nll_after": float(calibrator.nll_after_),
-            "uncalibrated_model_prior": model_prior,
-        }
-        log.info("calibrated on %d dev rows: %s", y_dev.size, calibration)
-        model_prior = [float(v) for v in calibrator.prior_]
+        probs, calibration = _cross_fitted(
+            X,
+            y,
+            probs,
+            n_classes=n_classes,
+            model_params=model_params,
+            seed=[seed, size],
+            threads=threads,
+            folds=calibration_folds,
+        )
+        calibration["uncalibrated_model_prior"] = model_prior
+        model_prior = calibration.pop("prior")
     meta = {
         "variant": variant,
         "size_requested": int(size),
@@ -325,6 +320,45 @@ def train_sweep_member(
     return Predictions(probs=probs, labels=y_test, metadata=meta)
 
 
+def _cross_fitted(X, y, test_probs, *, n_classes, model_params, seed, threads, folds):
+    """Calibrate the weighted model's test probabilities with BCTS fitted out of fold.
+
+    The fold models are weighted models like the final one, each seeded from ``seed`` and its
+    fold. Returns the calibrated test probabilities and a JSON-able record of the fit (with the
+    calibrator's ``prior``).
+    """
+    from deweight.calibration import cross_fitted_calibrator
+
+    def fold_model(X_fit, y_fit, X_held, fold):
+        fold_seed = int(np.random.SeedSequence([*seed, fold]).generate_state(1)[0])
+        _, probs = train_and_predict(
+            X_fit,
+            y_fit,
+            X_held,
+            variant="weighted",
+            n_classes=n_classes,
+            model_params=model_params,
+            seed=fold_seed,
+            threads=threads,
+        )
+        return probs
+
+    fit = cross_fitted_calibrator(X, y, fold_model, folds=folds, seed=seed, method="bcts")
+    calibrator = fit.calibrator
+    record = {
+        "method": calibrator.method,
+        "folds": int(folds),
+        "n_out_of_fold": int(y.size),
+        "temperature": float(calibrator.temperature_),
+        "biases": [float(v) for v in calibrator.biases_],
+        "nll_before": float(calibrator.nll_before_),
+        "nll_after": float(calibrator.nll_after_),
+    }
+    log.info("calibrated on %d out-of-fold rows (%d folds): %s", y.size, folds, record)
+    record["prior"] = [float(v) for v in calibrator.prior_]
+    return calibrator.transform(test_probs), record
+
+
 def _is_jsonable(value) -> bool:
     try:
         json.dumps(value)
@@ -341,9 +375,10 @@ def _is_jsonable(value) -> bool:
 def _group_by_size(prediction_paths: Mapping[tuple[str, int], str]):
     """Read sweep predictions and group them by the training size actually used.
 
-    The ``calibrated`` model trains on the train split alone, so above the rows of that split
-    it uses fewer rows than the other models of the same requested size; it is grouped (and
-    plotted) with them, its own count staying in its ``size_used``.
+    Models of one requested size are grouped (and plotted) at the largest size one of them
+    used; a ``calibrated`` model made before cross-fitting (trained on the train split alone,
+    so on fewer rows) is grouped with the others of its request, its own count staying in its
+    ``size_used``.
     """
     by_requested: dict[int, dict[str, Predictions]] = {}
     for (variant, requested), path in sorted(prediction_paths.items(), key=lambda kv: kv[0][1]):
@@ -578,8 +613,9 @@ def evaluate_real_sweep(
     pcp : DataFrame
         PCPs of the base and weighted models' test-set probabilities (labels unused) at the
         largest size, assuming (a) a flat model prior and (b) the training-set composition;
-        for the calibrated model (c) the dev balance its calibration carries, which is its
-        model prior (:attr:`deweight.Calibrator.prior_`).
+        for the calibrated model (c) the balance of the out-of-fold rows its calibration was
+        fitted on, which is its model prior (:attr:`deweight.Calibrator.prior_`; the
+        training-set composition itself when cross-fitted).
     verdict : DataFrame
         One row per case and class (see :func:`bias_verdict`), at the largest size.
     """
@@ -634,7 +670,7 @@ def evaluate_real_sweep(
                 {
                     "flat": flat,
                     "training composition": pred.metadata["training_fractions"],
-                    "calibration (dev) balance": pred.metadata["model_prior"],
+                    "calibration balance": pred.metadata["model_prior"],
                 },
                 class_names=class_names,
                 method=pcp_method,
@@ -642,7 +678,7 @@ def evaluate_real_sweep(
                 max_iter=max_iter,
                 extra={"task": task, "model": "calibrated", "size": largest},
                 true_fractions=test_fractions,
-                model_prior_name="calibration (dev) balance",
+                model_prior_name="calibration balance",
             )
         )
 
