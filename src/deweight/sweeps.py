@@ -109,8 +109,8 @@ def load_training_table(path, *, role: str) -> tuple[np.ndarray, np.ndarray, dic
     ``train`` + ``dev`` rows for ``role="train"`` -- the paper merges dev into train for the
     final fits -- and ``test`` rows for ``role="test"``; ``role="train_only"`` and ``"dev"``
     give the two apart (for calibrating on a held-back split; the workflow's ``calibrated``
-    case cross-fits on train + dev instead). A table
-    without one (the simulation) is used whole, except that ``train_only`` and ``dev`` need it.
+    case cross-fits on train + dev instead). A table without one (the simulation) is used
+    whole, except that ``train_only`` and ``dev`` need it.
     """
     frame, metadata = read_parquet_with_metadata(path)
     features = metadata.get("features")
