@@ -15,8 +15,56 @@ from deweight.cli.arguments import (
 )
 from deweight.cli.output import CORRECT_CHUNK_ROWS, add_output_arguments
 
-#: The commands, each run by ``deweight.cli.<command>.run(args)``.
-COMMANDS = ("pcp", "correct", "metrics", "calibrate")
+#: Each command's one-line help (in ``deweight --help``) and its description. Each command is
+#: run by ``deweight.cli.<command>.run(args)``.
+_TEXTS = {
+    "pcp": (
+        "prediction-consistent prior of a catalogue",
+        (
+            "Compute the prediction-consistent prior (Eq. 14 of Lake & Tsai 2022): the class "
+            "prior under which the mean of the re-priored probabilities equals the prior. "
+            "Printed with its standard error, the model prior and the plain mean probability "
+            "(Eq. 13), in percent."
+        ),
+    ),
+    "correct": (
+        "replace the prior of the probabilities (deweight / debias) into new columns",
+        (
+            "Write the catalogue with probabilities moved from the old prior to the new one "
+            "(Eq. 12 of Lake & Tsai 2022) in new columns named COLUMN+SUFFIX. The output is "
+            "written to a temporary file and renamed into place only when complete."
+        ),
+    ),
+    "metrics": (
+        "predicted completeness, reliability and F1 (and overshoot against truth)",
+        (
+            "Predict each class's completeness, reliability and F1 score from the "
+            "probabilities (Eqs. 9-11 of Lake & Tsai 2022) with 1-sigma uncertainties. With "
+            "--true-col also the observed metrics, the overshoot (observed - predicted) and "
+            "its z-score. Class columns may hold class indices 0..C-1 (in the order of "
+            "--prob-cols) or the class names, i.e. the names given to --prob-cols."
+        ),
+    ),
+    "calibrate": (
+        "calibrate probabilities on a labelled file (temperature / bias scaling)",
+        (
+            "Fit a calibration map (bias-corrected temperature scaling by default) to the "
+            "probabilities and true classes of the labelled file CATALOG by maximum likelihood, "
+            "print the fitted temperature and biases and the negative log-likelihood before "
+            "and after, and write the calibrated probabilities of --apply-to (default: CATALOG "
+            "itself) in new columns COLUMN+SUFFIX. The calibrated columns carry the labelled "
+            "file's class balance as their prior (printed): use it as the old / model prior of "
+            "correct and pcp. The labelled file is read into memory; the catalogue is streamed "
+            "and written to a temporary file renamed into place only when complete."
+        ),
+    ),
+}
+
+
+def _add_command(subcommands, name: str, parents) -> argparse.ArgumentParser:
+    """The sub-parser of command ``name``, with its help and description."""
+    help_text, description = _TEXTS[name]
+    return subcommands.add_parser(name, parents=parents, help=help_text, description=description)
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -83,17 +131,7 @@ def _solver_options() -> argparse.ArgumentParser:
 
 
 def _add_pcp(subcommands, parents) -> None:
-    pcp = subcommands.add_parser(
-        "pcp",
-        parents=parents,
-        help="prediction-consistent prior of a catalogue",
-        description=(
-            "Compute the prediction-consistent prior (Eq. 14 of Lake & Tsai 2022): the class "
-            "prior under which the mean of the re-priored probabilities equals the prior. "
-            "Printed with its standard error, the model prior and the plain mean probability "
-            "(Eq. 13), in percent."
-        ),
-    )
+    pcp = _add_command(subcommands, "pcp", parents)
     model = pcp.add_mutually_exclusive_group(required=True)
     model.add_argument(
         "--model-prior",
@@ -114,16 +152,7 @@ def _add_pcp(subcommands, parents) -> None:
 
 
 def _add_correct(subcommands, parents) -> None:
-    correct = subcommands.add_parser(
-        "correct",
-        parents=parents,
-        help="replace the prior of the probabilities (deweight / debias) into new columns",
-        description=(
-            "Write the catalogue with probabilities moved from the old prior to the new one "
-            "(Eq. 12 of Lake & Tsai 2022) in new columns named COLUMN+SUFFIX. The output is "
-            "written to a temporary file and renamed into place only when complete."
-        ),
-    )
+    correct = _add_command(subcommands, "correct", parents)
     correct.add_argument(
         "--old-prior",
         required=True,
@@ -142,18 +171,7 @@ def _add_correct(subcommands, parents) -> None:
 
 
 def _add_metrics(subcommands, parents) -> None:
-    metrics = subcommands.add_parser(
-        "metrics",
-        parents=parents,
-        help="predicted completeness, reliability and F1 (and overshoot against truth)",
-        description=(
-            "Predict each class's completeness, reliability and F1 score from the "
-            "probabilities (Eqs. 9-11 of Lake & Tsai 2022) with 1-sigma uncertainties. With "
-            "--true-col also the observed metrics, the overshoot (observed - predicted) and "
-            "its z-score. Class columns may hold class indices 0..C-1 (in the order of "
-            "--prob-cols) or the class names, i.e. the names given to --prob-cols."
-        ),
-    )
+    metrics = _add_command(subcommands, "metrics", parents)
     metrics.add_argument(
         "--assigned-col", required=True, metavar="COL", help="column of assigned classes"
     )
@@ -162,21 +180,7 @@ def _add_metrics(subcommands, parents) -> None:
 
 
 def _add_calibrate(subcommands, parents) -> None:
-    calibrate = subcommands.add_parser(
-        "calibrate",
-        parents=parents,
-        help="calibrate probabilities on a labelled file (temperature / bias scaling)",
-        description=(
-            "Fit a calibration map (bias-corrected temperature scaling by default) to the "
-            "probabilities and true classes of the labelled file CATALOG by maximum likelihood, "
-            "print the fitted temperature and biases and the negative log-likelihood before "
-            "and after, and write the calibrated probabilities of --apply-to (default: CATALOG "
-            "itself) in new columns COLUMN+SUFFIX. The calibrated columns carry the labelled "
-            "file's class balance as their prior (printed): use it as the old / model prior of "
-            "correct and pcp. The labelled file is read into memory; the catalogue is streamed "
-            "and written to a temporary file renamed into place only when complete."
-        ),
-    )
+    calibrate = _add_command(subcommands, "calibrate", parents)
     calibrate.add_argument(
         "--true-col",
         required=True,
