@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 import yaml
 from archive_server import TLS_CERT, FakeArchive
+from signals import default_sigint
 from sky import build_sky
 from workflow_settings import ACQUIRE_RULES
 
@@ -150,6 +151,7 @@ def test_the_archive_dag_runs_end_to_end_against_a_local_sky(sky_servers, tmp_pa
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,  # its own process group, like a job in a terminal
+        preexec_fn=default_sigint,  # Ctrl-C reaches it even if this test run ignores SIGINT
     )
     deadline = time.monotonic() + 120
     while len(list(parts.glob("chunk-*.parquet"))) < 3:

@@ -310,7 +310,7 @@ def test_corrected_cases_move_the_calibrated_case_from_the_dev_balance_to_traini
 
 
 @pytest.mark.filterwarnings("ignore:fast recipe")
-def test_train_sweep_member_calibrated_trains_on_train_only_and_records_the_dev_prior(tmp_path):
+def test_train_sweep_member_calibrated_is_the_weighted_model_with_bcts_fitted_out_of_fold(tmp_path):
     from deweight._files import write_parquet_atomic
     from deweight.predictions import read_predictions
     from deweight.sweeps import train_sweep_member
@@ -322,31 +322,40 @@ def test_train_sweep_member_calibrated_trains_on_train_only_and_records_the_dev_
         table, path, metadata={"features": ["f0", "f1"], "class_names": ["a", "b", "c"]}
     )
     params = {"hidden": [4], "restarts": 1, "max_steps": 200, "progress": False, "device": "cpu"}
-    pred = train_sweep_member(
-        train_path=path,
-        test_path=path,
-        model_path=tmp_path / "m.pt",
-        predictions_path=tmp_path / "p.parquet",
-        variant="calibrated",
-        size=100_000,
-        model_params=params,
-        seed=1,
-        threads=1,
-    )
-    n_train = int((table["split"] == "train").sum())
-    dev_labels = table.loc[table["split"] == "dev", "label"].to_numpy()
-    assert pred.metadata["size_used"] == n_train  # dev is not merged into train
-    np.testing.assert_allclose(
-        pred.metadata["model_prior"], np.bincount(dev_labels, minlength=3) / dev_labels.size
-    )
+    members = {
+        variant: train_sweep_member(
+            train_path=path,
+            test_path=path,
+            model_path=tmp_path / f"{variant}.pt",
+            predictions_path=tmp_path / f"{variant}.parquet",
+            variant=variant,
+            size=100_000,
+            model_params=params,
+            seed=1,
+            threads=1,
+            calibration_folds=3,
+        )
+        for variant in ("weighted", "calibrated")
+    }
+    pred = members["calibrated"]
+    labelled = table.loc[table["split"].isin(["train", "dev"]), "label"].to_numpy()
+    # No label is held back: the model trains on train + dev, as the other variants.
+    assert pred.metadata["size_used"] == labelled.size == members["weighted"].metadata["size_used"]
+    balance = np.bincount(labelled, minlength=3) / labelled.size
+    np.testing.assert_allclose(pred.metadata["model_prior"], balance)
     calibration = pred.metadata["calibration"]
-    assert calibration["n_dev"] == dev_labels.size
+    assert calibration["folds"] == 3 and calibration["n_out_of_fold"] == labelled.size
     assert calibration["nll_after"] <= calibration["nll_before"]
     # The weighted model underneath was trained with a flat prior (Eq. 7 with w = 1/P(i)).
     np.testing.assert_allclose(
         calibration["uncalibrated_model_prior"], np.full(3, 1 / 3), atol=0.02
     )
-    back = read_predictions(tmp_path / "p.parquet")
+    # Its final model is the weighted variant's (same rows, same seed); the calibrated test
+    # probabilities are the recorded BCTS map, softmax(log p / T + b), applied to them.
+    weighted = members["weighted"].probs
+    scores = np.log(weighted) / calibration["temperature"] + np.asarray(calibration["biases"])
+    np.testing.assert_allclose(pred.probs, _softmax(scores), atol=1e-6)
+    back = read_predictions(tmp_path / "calibrated.parquet")
     np.testing.assert_array_equal(back.labels, table.loc[table["split"] == "test", "label"])
     np.testing.assert_allclose(back.probs.sum(axis=1), 1.0)
 
@@ -385,7 +394,8 @@ def test_evaluate_real_sweep_carries_the_calibrated_case(tmp_path):
     overshoot, pcp, verdict = evaluate_real_sweep(
         paths, task="t", seed=0, z_threshold=3.0, method="newton", tol=1e-10, max_iter=1000
     )
-    # The calibrated model (700 rows: train only) is grouped with the others of its request.
+    # A calibrated model on fewer rows (700: one made before cross-fitting, on train only) is
+    # grouped with the others of its request.
     assert sorted(overshoot["size"].unique()) == [100, 900]
     assert set(overshoot["case"]) == {"base", "weighted", "deweighted", "calibrated"}
     assert set(verdict["model"]) == {"base", "weighted", "deweighted", "calibrated"}
@@ -395,7 +405,7 @@ def test_evaluate_real_sweep_carries_the_calibrated_case(tmp_path):
     assert set(mine["assumed_prior_name"]) == {
         "flat",
         "training composition",
-        "calibration (dev) balance",
+        "calibration balance",
     }
     chosen = mine[mine["is_model_prior"].astype(bool)]
     np.testing.assert_allclose(chosen["assumed_prior"], [0.5, 0.3, 0.2])

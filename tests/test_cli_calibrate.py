@@ -266,6 +266,9 @@ def test_bad_catalogue_row_mid_stream_leaves_no_output(capsys, tmp_path, labelle
         capsys, tmp_path, labelled[0], "--apply-to", catalogue, "--chunk-rows", "1000"
     )
     assert_one_line_error(status, err, "catalogue.parquet", "row 2500", "negative")
+    # Worded as correct words it (one writer, deweight/cli/output.py): the whole path, the
+    # columns and how rows are counted.
+    assert f"{catalogue}, columns {', '.join(CLASSES)}: row 2500 (rows count from 0" in err
     # The earlier file is untouched and no temporary file is left behind.
     assert output.read_text() == "previous result"
     assert not [n for n in os.listdir(tmp_path) if ".tmp" in n]

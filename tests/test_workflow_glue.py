@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from signals import default_sigint
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,6 +45,7 @@ def python(code: str, *args: str, cwd: Path | None = None, timeout: float = 120)
         timeout=timeout,
         env=env,
         cwd=cwd,
+        preexec_fn=default_sigint,  # SIGINT reaches it even if this run ignores SIGINT
     )
 
 

@@ -18,18 +18,31 @@ soft-max:
 
 Each is linear in its parameters, so the negative log-likelihood is convex in them and L-BFGS
 with the exact gradient finds the global minimum from the identity.
+
+:func:`cross_fitted_calibrator` fits a calibrator without holding labelled rows back from the
+model: k fold models each predict the rows they did not see, and the calibrator is fitted on
+those out-of-fold probabilities of every labelled row (the protocol of QuaPy's EMQ with
+``val_split=5``); the final model then trains on all of them.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from deweight._validation import check_labels, check_probabilities
 from deweight.errors import ConvergenceWarning
 
-__all__ = ["CALIBRATION_METHODS", "Calibrator"]
+__all__ = [
+    "CALIBRATION_METHODS",
+    "Calibrator",
+    "CrossFit",
+    "cross_fitted_calibrator",
+    "stratified_folds",
+]
 
 #: The calibration maps :class:`Calibrator` knows.
 CALIBRATION_METHODS = ("ts", "bcts", "vs", "none")
@@ -324,3 +337,150 @@ class Calibrator:
     def fit_transform(self, probs, labels, sample_weight=None, *, atol: float = 1e-3):
         """:meth:`fit`, then :meth:`transform` the same rows."""
         return self.fit(probs, labels, sample_weight, atol=atol).transform(probs, atol=atol)
+
+
+# --------------------------------------------------------------------------------------------
+# Cross-fitting: a calibrator from out-of-fold probabilities of every labelled row.
+# --------------------------------------------------------------------------------------------
+
+
+def stratified_folds(labels, folds: int = 5, *, seed=0) -> np.ndarray:
+    """The fold, ``0 .. folds-1``, of each row: class-stratified, seeded, sizes within one row.
+
+    The rows of each class are shuffled (one generator seeded by ``seed``) and, one class after
+    the other, dealt to the folds in turn, so every fold holds each class's share to within one
+    row and the fold sizes differ by at most one.
+
+    Parameters
+    ----------
+    labels : array_like of shape (n,)
+        Class index of each row.
+    folds : int, default 5
+        Number of folds, at least 2 and at most ``n``.
+    seed : int or sequence of int, default 0
+        Seed of the shuffle (anything :func:`numpy.random.default_rng` takes).
+
+    Returns
+    -------
+    ndarray of int64, shape (n,)
+
+    Raises
+    ------
+    ValueError
+        If ``folds`` is not an integer in ``[2, n]``, or a class has a single row (the fold
+        model that predicts it would never see its class).
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.size == 0 or labels.dtype.kind not in "iu":
+        raise ValueError("labels must be a non-empty 1-D array of class indices")
+    if int(folds) != folds or not 2 <= folds <= labels.size:
+        raise ValueError(
+            f"folds must be an integer from 2 to {labels.size} (the rows), got {folds!r}"
+        )
+    counts = np.bincount(labels)
+    single = np.flatnonzero(counts == 1)
+    if single.size:
+        raise ValueError(
+            f"class {int(single[0])} has a single labelled row; out-of-fold prediction needs at "
+            "least 2 per class, so that the model predicting a row has seen its class"
+        )
+    rng = np.random.default_rng(seed)
+    dealt = np.concatenate(
+        [
+            rows[rng.permutation(rows.size)]
+            for rows in (np.flatnonzero(labels == c) for c in range(counts.size))
+        ]
+    )
+    assignment = np.empty(labels.size, dtype=np.int64)
+    assignment[dealt] = np.arange(labels.size) % int(folds)
+    return assignment
+
+
+@dataclass(frozen=True)
+class CrossFit:
+    """The result of :func:`cross_fitted_calibrator`.
+
+    Attributes
+    ----------
+    calibrator : Calibrator
+        Fitted on :attr:`probabilities` and the labels; apply it to the probabilities of the
+        model trained on all labelled rows.
+    probabilities : ndarray of shape (n, C)
+        Out-of-fold probabilities: row ``r`` as predicted by the model of fold ``folds[r]``,
+        which was trained on the other folds only.
+    folds : ndarray of int64, shape (n,)
+        The fold of each row (:func:`stratified_folds`).
+    """
+
+    calibrator: Calibrator
+    probabilities: np.ndarray
+    folds: np.ndarray
+
+
+def cross_fitted_calibrator(
+    features,
+    labels,
+    fit_predict: Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray],
+    *,
+    folds: int = 5,
+    seed=0,
+    method: str = "bcts",
+    atol: float = 1e-3,
+) -> CrossFit:
+    """Fit a calibrator on k-fold out-of-fold probabilities of every labelled row.
+
+    The rows are split into ``folds`` class-stratified folds (:func:`stratified_folds`). For
+    each fold ``k``, ``fit_predict(X_fit, y_fit, X_held, k)`` trains a model on the other folds
+    and returns its probabilities of the rows of fold ``k``. The calibrator (``method``) is
+    fitted on these out-of-fold probabilities of all rows, so no labelled row is held back from
+    training: the model to calibrate is then trained on every row (by the caller) and the
+    calibrator applied to its probabilities. This is the protocol of QuaPy's EMQ with
+    ``val_split=5``. The out-of-fold models see (k-1)/k of the rows, so the calibrator is fitted
+    to slightly weaker models than the final one.
+
+    Parameters
+    ----------
+    features : ndarray of shape (n, d)
+        Features of the labelled rows (anything indexable by a boolean row mask).
+    labels : array_like of shape (n,)
+        Class index of each row.
+    fit_predict : callable
+        ``fit_predict(X_fit, y_fit, X_held, fold) -> ndarray of shape (len(X_held), C)``.
+        Seed it from ``fold`` for reproducible fold models.
+    folds : int, default 5
+    seed : int or sequence of int, default 0
+        Seed of the fold assignment.
+    method : {"bcts", "ts", "vs", "none"}, default "bcts"
+        The calibration map (:class:`Calibrator`).
+    atol : float, default 1e-3
+        Tolerance on each probability row's sum.
+
+    Returns
+    -------
+    CrossFit
+        The fitted calibrator, the out-of-fold probabilities and the fold of each row.
+
+    Raises
+    ------
+    ValueError
+        For bad folds or labels (:func:`stratified_folds`), a ``fit_predict`` answer of the
+        wrong shape (naming the fold), or probabilities the calibrator refuses.
+    """
+    labels = np.asarray(labels)
+    assignment = stratified_folds(labels, folds, seed=seed)
+    out_of_fold = None
+    for fold in range(int(folds)):
+        held = assignment == fold
+        probs = np.asarray(fit_predict(features[~held], labels[~held], features[held], fold))
+        if out_of_fold is None:
+            width = probs.shape[1] if probs.ndim == 2 else 0
+            out_of_fold = np.empty((labels.size, width), dtype=np.float64)
+        if probs.shape != (int(held.sum()), out_of_fold.shape[1]):
+            raise ValueError(
+                f"fit_predict of fold {fold} returned shape {probs.shape}; expected "
+                f"({int(held.sum())}, {out_of_fold.shape[1]}): one row per held-out row and the "
+                "same classes in every fold"
+            )
+        out_of_fold[held] = probs
+    calibrator = Calibrator(method).fit(out_of_fold, labels, atol=atol)
+    return CrossFit(calibrator=calibrator, probabilities=out_of_fold, folds=assignment)

@@ -33,7 +33,8 @@ __all__ = [
 
 #: The five cases of Figs. 6-7: three trained models and two post-hoc corrections (Eq. 12).
 SIMULATION_CASES = ("base", "weighted", "dewatered", "biased", "debiased")
-#: The cases of Figs. 8-9: the paper's three and, beyond the paper, "calibrated" (BCTS on dev).
+#: The cases of Figs. 8-9: the paper's three and, beyond the paper, "calibrated" (BCTS fitted
+#: out of fold).
 REAL_CASES = ("base", "weighted", "deweighted", "calibrated")
 #: The trained model whose probabilities each case starts from. "dewatered" (Sect. 4.1, Figs.
 #: 6-7) and "deweighted" (Figs. 8-9) are the paper's two words for one operation.
@@ -94,11 +95,12 @@ def case_prior(case: str, trained: Predictions, *, debias_prior=None, target_pri
       knows -- or by ``target_prior``.
     * ``debiased``: the biased model's (equal-composition) prior replaced by ``debias_prior``,
       the representative prior (the simulation's 60/38/2).
-    * ``calibrated`` (beyond the paper): a weighted model trained on the train split only and
-      recalibrated (BCTS, :class:`deweight.Calibrator`) on the dev split carries the dev
-      split's balance (``Calibrator.prior_``, stored as its ``model_prior``); Eq. 12 replaces
-      it by its training set's class fractions, so that it answers the same question as
-      ``base`` and ``deweighted``.
+    * ``calibrated`` (beyond the paper): a weighted model recalibrated (BCTS,
+      :class:`deweight.Calibrator`) on labelled rows carries their balance
+      (``Calibrator.prior_``, stored as its ``model_prior``): the balance of its training set
+      when cross-fitted (:func:`deweight.calibration.cross_fitted_calibrator`), of the dev
+      split when calibrated on a held-back split. Eq. 12 replaces it by its training set's
+      class fractions, so that it answers the same question as ``base`` and ``deweighted``.
 
     Parameters
     ----------

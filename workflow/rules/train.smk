@@ -72,7 +72,8 @@ rule train_real:
         ),
     log:
         log_file("{source}/train/{task}_{variant}_n{size}.log"),
-    # "calibrated" (beyond the paper) is a real-data variant only: trained on train, BCTS on dev.
+    # "calibrated" (beyond the paper) is a real-data variant only: the weighted model with BCTS
+    # fitted on out-of-fold probabilities (realdata.calibration.folds fold models, same job).
     wildcard_constraints:
         variant="|".join(REAL_VARIANT_CHOICES),
     conda:
@@ -84,6 +85,11 @@ rule train_real:
     params:
         model=lambda wc: model_params("realdata", wc.task),
         seed=config["seed"],
+        calibration_folds=lambda wc: (
+            config["realdata"]["calibration"]["folds"]
+            if wc.variant == "calibrated"
+            else None
+        ),
     message:
         "Training the {wildcards.variant} {wildcards.task} model on {wildcards.size} rows ({wildcards.source} data)"
     script:

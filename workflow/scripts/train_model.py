@@ -5,6 +5,7 @@ from deweight.sweeps import train_sweep_member
 
 
 def main(smk):
+    folds = smk.params.get("calibration_folds")
     train_sweep_member(
         train_path=smk.input.train,
         test_path=smk.input.test,
@@ -17,6 +18,9 @@ def main(smk):
         threads=smk.threads,
         # The real-data sweeps always stratify; the simulation's rule says how (config).
         subsets=smk.params.get("subsets", "stratified"),
+        # Fold models of the cross-fitted calibrated case (realdata.calibration.folds); the
+        # rule gives it to that variant only, so the other models never rerun when it changes.
+        **({"calibration_folds": folds} if folds else {}),
     )
 
 

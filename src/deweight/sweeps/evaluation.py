@@ -41,9 +41,10 @@ __all__ = [
 def _group_by_size(prediction_paths: Mapping[tuple[str, int], str]):
     """Read sweep predictions and group them by the training size actually used.
 
-    The ``calibrated`` model trains on the train split alone, so above the rows of that split
-    it uses fewer rows than the other models of the same requested size; it is grouped (and
-    plotted) with them, its own count staying in its ``size_used``.
+    Models of one requested size are grouped (and plotted) at the largest size one of them
+    used; a ``calibrated`` model made before cross-fitting (trained on the train split alone,
+    so on fewer rows) is grouped with the others of its request, its own count staying in its
+    ``size_used``.
     """
     by_requested: dict[int, dict[str, Predictions]] = {}
     for (variant, requested), path in sorted(prediction_paths.items(), key=lambda kv: kv[0][1]):
@@ -309,8 +310,9 @@ def evaluate_real_sweep(
     pcp : DataFrame
         PCPs of the base and weighted models' test-set probabilities (labels unused) at the
         largest size, assuming (a) a flat model prior and (b) the training-set composition;
-        for the calibrated model (c) the dev balance its calibration carries, which is its
-        model prior (:attr:`deweight.Calibrator.prior_`).
+        for the calibrated model (c) the balance of the out-of-fold rows its calibration was
+        fitted on, which is its model prior (:attr:`deweight.Calibrator.prior_`; the
+        training-set composition itself when cross-fitted).
     verdict : DataFrame
         One row per case and class (see :func:`bias_verdict`), at the largest size.
     """
@@ -368,8 +370,8 @@ def _real_pcps(predictions, task: str, largest: int, solver) -> pd.DataFrame:
         "base": ("training composition", {}),
         "weighted": ("flat", {}),
         "calibrated": (
-            "calibration (dev) balance",
-            {"calibration (dev) balance": "model_prior"},
+            "calibration balance",
+            {"calibration balance": "model_prior"},
         ),
     }
     pcps = []

@@ -3,7 +3,7 @@
 :func:`train_sweep_member` is one job of the workflow's training rules: it reads a prepared
 table (:func:`load_training_table`), draws the nested training subset
 (:mod:`deweight.sweeps.subsets`), fits the variant's model (:func:`train_and_predict`; the
-``calibrated`` variant also calibrates on the dev split) and writes the model and its
+``calibrated`` variant also cross-fits a calibrator) and writes the model and its
 predictions file (:mod:`deweight.predictions`).
 """
 
@@ -37,7 +37,7 @@ MODEL_VARIANTS = ("base", "weighted", "biased")
 #: The variants of the simulation sweep (Sect. 4.1; config: ``simulation.variants``).
 SIMULATION_VARIANTS = MODEL_VARIANTS
 #: The variants of the real-data sweeps (Sects. 4.2-4.3; config: ``realdata.variants``):
-#: ``calibrated`` (beyond the paper) is the weighted model calibrated on the dev split.
+#: ``calibrated`` (beyond the paper) is the weighted model with a cross-fitted calibration.
 REAL_VARIANTS = ("base", "weighted", "calibrated")
 
 log = logging.getLogger(__name__)
@@ -103,8 +103,9 @@ def load_training_table(path, *, role: str) -> tuple[np.ndarray, np.ndarray, dic
     A table with a ``split`` column (a prepared real catalogue, Sect. 3.3) gives
     ``train`` + ``dev`` rows for ``role="train"`` -- the paper merges dev into train for the
     final fits -- and ``test`` rows for ``role="test"``; ``role="train_only"`` and ``"dev"``
-    give the two apart (the ``calibrated`` case trains on train and calibrates on dev). A table
-    without one (the simulation) is used whole, except that ``train_only`` and ``dev`` need it.
+    give the two apart (for calibrating on a held-back split; the workflow's ``calibrated``
+    case cross-fits on train + dev instead). A table without one (the simulation) is used
+    whole, except that ``train_only`` and ``dev`` need it.
     """
     frame, metadata = read_parquet_with_metadata(path)
     features = metadata.get("features")
@@ -142,28 +143,27 @@ def train_sweep_member(
     seed: int,
     threads: int | None = None,
     subsets: str = "stratified",
+    calibration_folds: int = 5,
 ) -> Predictions:
     """Train one (variant, size) model of a sweep; save it and its test-set probabilities.
 
     ``subsets`` chooses the nested training subset: ``"stratified"`` (:func:`nested_subset`)
     or ``"prefix"`` (:func:`nested_prefix`, a plain random subset of a shuffled draw).
 
-    ``variant="calibrated"`` (real data only) trains the weighted model on the train split alone
-    -- dev is *not* merged into train for it -- fits bias-corrected temperature scaling
-    (:class:`deweight.Calibrator`) on its dev-split probabilities and writes the calibrated
-    test-set probabilities. Their model prior, stored as ``model_prior``, is the calibrator's
-    ``prior_``: the dev split's class balance.
+    ``variant="calibrated"`` (real data only) is the weighted model cross-fitted with
+    bias-corrected temperature scaling (:class:`deweight.Calibrator`): ``calibration_folds``
+    fold models, each trained on the other folds of the same training subset, give out-of-fold
+    probabilities of every training row, on which the calibrator is fitted
+    (:func:`deweight.calibration.cross_fitted_calibrator`); the weighted model trained on the
+    whole subset (train + dev, as the other variants) is saved and its calibrated test-set
+    probabilities written. Their model prior, stored as ``model_prior``, is the calibrator's
+    ``prior_``: the class balance of the training subset.
     """
     if subsets not in SUBSET_METHODS:
         raise ValueError(f"subsets must be one of {SUBSET_METHODS}, got {subsets!r}")
     calibrate = variant == "calibrated"
-    X_all, y_all, metadata = load_training_table(
-        train_path, role="train_only" if calibrate else "train"
-    )
+    X_all, y_all, metadata = load_training_table(train_path, role="train")
     X_test, y_test, _ = load_training_table(test_path, role="test")
-    if calibrate:
-        X_dev, y_dev, _ = load_training_table(train_path, role="dev")
-        X_test = np.vstack([X_test, X_dev])
     class_names = metadata.get("class_names") or [str(i) for i in range(int(y_all.max()) + 1)]
     n_classes = len(class_names)
     subset = (
@@ -187,7 +187,18 @@ def train_sweep_member(
     model_prior = [float(v) for v in classifier.prior_]
     calibration = None
     if calibrate:
-        probs, model_prior, calibration = _calibrate_on_dev(probs, y_test.size, y_dev, model_prior)
+        probs, calibration = _cross_fitted(
+            X,
+            y,
+            probs,
+            n_classes=n_classes,
+            model_params=model_params,
+            seed=[seed, size],
+            threads=threads,
+            folds=calibration_folds,
+        )
+        calibration["uncalibrated_model_prior"] = model_prior
+        model_prior = calibration.pop("prior")
     meta = {
         "variant": variant,
         "size_requested": int(size),
@@ -206,28 +217,43 @@ def train_sweep_member(
     return Predictions(probs=probs, labels=y_test, metadata=meta)
 
 
-def _calibrate_on_dev(probs, n_test: int, y_dev, model_prior: list[float]):
-    """Bias-corrected temperature scaling fitted on the dev rows that follow the test rows.
+def _cross_fitted(X, y, test_probs, *, n_classes, model_params, seed, threads, folds):
+    """Calibrate the weighted model's test probabilities with BCTS fitted out of fold.
 
-    ``probs`` holds the test rows' probabilities, then the dev rows'. Returns the calibrated
-    test probabilities, their model prior (the calibrator's ``prior_``: the dev balance) and
-    what the calibration did, for the predictions file.
+    The fold models are weighted models like the final one, each seeded from ``seed`` and its
+    fold. Returns the calibrated test probabilities and a JSON-able record of the fit (with the
+    calibrator's ``prior``).
     """
-    from deweight.calibration import Calibrator
+    from deweight.calibration import cross_fitted_calibrator
 
-    probs, dev_probs = probs[:n_test], probs[n_test:]
-    calibrator = Calibrator("bcts").fit(dev_probs, y_dev)
-    calibration = {
+    def fold_model(X_fit, y_fit, X_held, fold):
+        fold_seed = int(np.random.SeedSequence([*seed, fold]).generate_state(1)[0])
+        _, probs = train_and_predict(
+            X_fit,
+            y_fit,
+            X_held,
+            variant="weighted",
+            n_classes=n_classes,
+            model_params=model_params,
+            seed=fold_seed,
+            threads=threads,
+        )
+        return probs
+
+    fit = cross_fitted_calibrator(X, y, fold_model, folds=folds, seed=seed, method="bcts")
+    calibrator = fit.calibrator
+    record = {
         "method": calibrator.method,
-        "n_dev": int(y_dev.size),
+        "folds": int(folds),
+        "n_out_of_fold": int(y.size),
         "temperature": float(calibrator.temperature_),
         "biases": [float(v) for v in calibrator.biases_],
         "nll_before": float(calibrator.nll_before_),
         "nll_after": float(calibrator.nll_after_),
-        "uncalibrated_model_prior": model_prior,
     }
-    log.info("calibrated on %d dev rows: %s", y_dev.size, calibration)
-    return calibrator.transform(probs), [float(v) for v in calibrator.prior_], calibration
+    log.info("calibrated on %d out-of-fold rows (%d folds): %s", y.size, folds, record)
+    record["prior"] = [float(v) for v in calibrator.prior_]
+    return calibrator.transform(test_probs), record
 
 
 def _is_jsonable(value) -> bool:
