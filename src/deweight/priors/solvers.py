@@ -378,10 +378,8 @@ def _solve_newton(prior, statistics, evaluate, tol, max_iter) -> _SolverState:
         returning = (prior[free] == 0.0) & (gradient_free > 1.0 + _KKT_TOL)
         if returning.any():
             never_zero |= returning
-            restart = prior.copy()
-            restart[free] *= 1.0 - _RETURN_FRACTION * returning.sum()
-            restart[np.flatnonzero(free)[returning]] = _RETURN_FRACTION
-            prior, statistics = restart, evaluate(restart)
+            prior = _returned_from_zero(prior, free, returning)
+            statistics = evaluate(prior)
             previously_blocked = np.zeros_like(previously_blocked)
             last_full_step = change = math.inf
             continue
@@ -419,21 +417,9 @@ def _solve_newton(prior, statistics, evaluate, tol, max_iter) -> _SolverState:
             change = _mean_absolute_change(prior + step, prior)
             if change < tol:
                 return _SolverState(prior + step, prior, statistics, iteration, True, change)
-        accepted = None
-        full_step = False
+        accepted, full_step = None, False
         if uphill:
-            noise = _likelihood_noise(statistics)
-            fraction = 1.0
-            for _ in range(_MAX_HALVINGS + 1):
-                trial = prior + fraction * step
-                trial = trial / trial.sum()
-                trial_statistics = evaluate(trial)
-                rise = trial_statistics.log_likelihood - statistics.log_likelihood
-                if rise >= _ARMIJO * fraction * slope - noise:
-                    accepted = trial, trial_statistics
-                    full_step = fraction == 1.0
-                    break
-                fraction /= 2.0
+            accepted, full_step = _armijo_search(prior, step, slope, statistics, evaluate)
         if accepted is None:
             trial = _em_update(prior, statistics.gradient_sums, model_prior, n_rows)
             accepted = trial, evaluate(trial)
@@ -441,6 +427,34 @@ def _solve_newton(prior, statistics, evaluate, tol, max_iter) -> _SolverState:
         last_full_step = change if full_step and same_face else math.inf
         prior, statistics = accepted
     return _SolverState(prior, prior, statistics, max_iter, False, change)
+
+
+def _returned_from_zero(prior, free, returning):
+    """``prior`` with the classes ``returning`` (indices among the free ones) given back
+    ``_RETURN_FRACTION`` of the mass each, the others scaled down to keep the sum."""
+    restart = prior.copy()
+    restart[free] *= 1.0 - _RETURN_FRACTION * returning.sum()
+    restart[np.flatnonzero(free)[returning]] = _RETURN_FRACTION
+    return restart
+
+
+def _armijo_search(prior, step, slope, statistics, evaluate):
+    """Halve ``step`` until the log-likelihood rises by an Armijo fraction of ``slope``.
+
+    Returns ``((trial prior, its statistics), whether the full step was taken)``, or
+    ``(None, False)`` after ``_MAX_HALVINGS`` halvings.
+    """
+    noise = _likelihood_noise(statistics)
+    fraction = 1.0
+    for _ in range(_MAX_HALVINGS + 1):
+        trial = prior + fraction * step
+        trial = trial / trial.sum()
+        trial_statistics = evaluate(trial)
+        rise = trial_statistics.log_likelihood - statistics.log_likelihood
+        if rise >= _ARMIJO * fraction * slope - noise:
+            return (trial, trial_statistics), fraction == 1.0
+        fraction /= 2.0
+    return None, False
 
 
 _SOLVERS = {"em": _solve_em, "newton": _solve_newton, "squarem": _solve_squarem}
