@@ -16,7 +16,6 @@ from hypothesis.extra.numpy import arrays
 from deweight import model as model_module
 from deweight.errors import ConvergenceWarning
 from deweight.model import (
-    fast_weight_decay,
     _AUGMENT_BLOCK_ROWS,
     Classifier,
     RangeScaler,
@@ -31,6 +30,7 @@ from deweight.model import (
     augment_quadratic,
     augmentation_exponents,
     count_parameters,
+    fast_weight_decay,
     stick_breaking_log_probabilities,
     stick_breaking_probabilities,
     weighted_cross_entropy,
