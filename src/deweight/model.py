@@ -114,6 +114,12 @@ _FAST_AVERAGED_SCREEN_EVALUATIONS = 8
 # Reshuffling: Simple Analysis with Vast Improvements"); what it trades is that the same rows
 # always share a batch. Smaller sets keep reshuffling every epoch (bit for bit as before).
 _FAST_SHUFFLE_ONCE_MIN_BATCH = _FAST_BFLOAT16_MIN_BATCH
+# Above this many training rows the fast recipe's weight decay falls as 1/N (a fixed Gaussian
+# prior on the weights, whose share of the *mean* loss shrinks as the data grow). A constant
+# 1e-4 kept large models' logits small: under-confident on the rare class, whose prediction-
+# consistent prior then came out 5-8 standard errors low on the simulation's 10^6-row test set
+# (benchmarks/README.md, "Convergence to the truth", candidate G adopted; issue 19).
+FAST_WEIGHT_DECAY_ROWS = 100_000
 
 
 # --------------------------------------------------------------------------------------------
@@ -1026,6 +1032,19 @@ def _fast_first_layer_dtype(
     return torch.float32
 
 
+def fast_weight_decay(weight_decay: float, n_rows: int, reference_rows: int | None) -> float:
+    """The fast recipe's weight decay for a training set of ``n_rows`` rows.
+
+    ``weight_decay * min(1, reference_rows / n_rows)``: constant up to ``reference_rows``,
+    then falling as 1/N, so that the L2 penalty in the mean cross-entropy acts as a fixed
+    Gaussian prior on the weights whose pull fades as the data grow. ``reference_rows=None``
+    returns ``weight_decay`` unchanged.
+    """
+    if reference_rows is None or n_rows <= reference_rows:
+        return float(weight_decay)
+    return float(weight_decay) * reference_rows / n_rows
+
+
 def _resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -1058,7 +1077,14 @@ class Classifier:
     lr : float, default 2e-3
         Adam learning rate ("fast": the initial one).
     weight_decay : float, default 1e-4
-        Adam's (L2) weight decay, applied to all parameters.
+        Adam's (L2) weight decay, applied to all parameters. The paper recipe uses it as it is;
+        the fast recipe scales it down for large training sets (``weight_decay_rows``).
+    weight_decay_rows : int or None, default 100_000
+        Fast recipe only: for a training set of ``N`` rows the weight decay is
+        ``weight_decay * min(1, weight_decay_rows / N)`` (:func:`fast_weight_decay`), a fixed
+        prior on the weights whose weight in the mean loss falls as 1/N, so that large sets
+        converge to the true posterior instead of to a penalised, under-confident one. None
+        keeps ``weight_decay`` at every size.
     tol : float, default 1e-8
         "paper": stop a restart when a full-batch step improves the loss by less than this.
     max_steps : int, default 25_000
@@ -1105,6 +1131,7 @@ class Classifier:
         tol: float = 1e-8,
         max_steps: int = 25_000,
         progress: bool = True,
+        weight_decay_rows: int | None = FAST_WEIGHT_DECAY_ROWS,
     ) -> None:
         hidden = tuple(int(h) for h in hidden)
         if any(h < 1 for h in hidden):
@@ -1126,6 +1153,12 @@ class Classifier:
             raise ValueError(f"weight_decay must be non-negative, got {weight_decay!r}")
         if int(max_steps) != max_steps or max_steps < 1:
             raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+        if weight_decay_rows is not None and (
+            int(weight_decay_rows) != weight_decay_rows or weight_decay_rows < 1
+        ):
+            raise ValueError(
+                f"weight_decay_rows must be a positive integer or None, got {weight_decay_rows!r}"
+            )
         self.hidden = hidden
         self.augmentation = augmentation
         self.recipe = recipe
@@ -1136,6 +1169,7 @@ class Classifier:
         self.threads = None if threads is None else int(threads)
         self.lr = float(lr)
         self.weight_decay = float(weight_decay)
+        self.weight_decay_rows = None if weight_decay_rows is None else int(weight_decay_rows)
         self.tol = float(tol)
         self.max_steps = int(max_steps)
         self.progress = bool(progress)
@@ -1156,6 +1190,7 @@ class Classifier:
             "threads": self.threads,
             "lr": self.lr,
             "weight_decay": self.weight_decay,
+            "weight_decay_rows": self.weight_decay_rows,
             "tol": self.tol,
             "max_steps": self.max_steps,
             "progress": self.progress,
@@ -1378,7 +1413,8 @@ class Classifier:
         ensemble.allocate_gradients()
         workspace = _Workspace(ensemble, batch_size, first_layer_dtype)
         # torch.optim.Adam(fused=True)'s update without the Optimizer machinery (_FusedAdam).
-        optimizer = _FusedAdam(ensemble.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        weight_decay = fast_weight_decay(self.weight_decay, labels.size, self.weight_decay_rows)
+        optimizer = _FusedAdam(ensemble.parameters(), lr=self.lr, weight_decay=weight_decay)
         generator = torch.Generator(device="cpu").manual_seed(int(rng.integers(2**62)))
         # Large sets: evaluate, screen and return the averaged parameters (see
         # _FAST_AVERAGE_MIN_BATCH). Small sets: the last iterate, as before.
@@ -1523,6 +1559,7 @@ class Classifier:
             "first_layer_dtype": str(first_layer_dtype).removeprefix("torch."),
             # None: the last iterate was evaluated and returned (small sets).
             "parameter_average_decay": None if average is None else average.decay,
+            "weight_decay": weight_decay,
         }
         return network, report
 
@@ -1593,7 +1630,8 @@ class Classifier:
         payload = torch.load(Path(path), map_location="cpu", weights_only=True)
         if not isinstance(payload, dict) or payload.get("format") != _SAVE_FORMAT:
             raise ValueError(f"{path} is not a classifier saved by deweight ({_SAVE_FORMAT})")
-        classifier = cls(**payload["hyperparameters"])
+        # Files written before weight_decay_rows existed were fitted with a constant decay.
+        classifier = cls(**({"weight_decay_rows": None} | payload["hyperparameters"]))
         classifier.n_classes_ = int(payload["n_classes"])
         classifier.n_features_ = int(payload["n_features"])
         classifier._scaler = RangeScaler.from_state_dict(payload["scaler"])

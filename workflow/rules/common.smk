@@ -107,6 +107,7 @@ SOURCE_LABELS = {
 # class-count table (Tables 3-4).
 DENSITY_FIGURES = registry.outputs("density_figure")
 OVERSHOOT_FIGURES = registry.outputs("overshoot_figure")
+RELIABILITY_FIGURES = registry.outputs("reliability_figure")
 SPLIT_TABLES = registry.outputs("split_table")
 
 
@@ -116,6 +117,7 @@ wildcard_constraints:
     task="|".join(registry.TASK_NAMES),
     density_figure="|".join(DENSITY_FIGURES),
     overshoot_figure="|".join(OVERSHOOT_FIGURES),
+    reliability_figure="|".join(RELIABILITY_FIGURES),
     split_table="|".join(SPLIT_TABLES),
     size=r"\d+",
 
@@ -168,8 +170,9 @@ def all_outputs():
         rules.simulate_data.output.table1,
         rules.simulate_data.output.table2,
         rules.evaluate_simulation.output.pcp,
+        rules.evaluate_simulation.output.verdict,
     ]
-    for fig in ("fig1", "fig2", "fig3", "fig6", "fig7"):
+    for fig in ("fig1", "fig2", "fig3", "fig6", "fig7", "reliability_simulation"):
         outputs += list(getattr(rules, fig).output)
     outputs += expand(
         rules.class_table.output[0],
@@ -190,6 +193,7 @@ def all_outputs():
     for rule, kind in (
         (rules.density_figure, "density_figure"),
         (rules.overshoot_figure, "overshoot_figure"),
+        (rules.reliability_figure, "reliability_figure"),
     ):
         for name in registry.outputs(kind, SOURCE):
             outputs += expand(list(rule.output), source=SOURCE, **{kind: name})
