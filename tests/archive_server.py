@@ -136,10 +136,12 @@ class FakeArchive:
     )
     files: dict[str, bytes] = field(default_factory=dict)
     #: Zenodo: files of other record versions (record id -> name -> content); ``files`` are
-    #: those of ``record_id``. ``concept_id`` redirects to ``latest_id`` (default record_id).
+    #: those of ``record_id``. As on Zenodo, ``concept_id`` (Clarke et al.'s 3459293, all
+    #: versions) is no record: the record API answers 404 and the search API lists its versions
+    #: (``latest_id``, default record_id, is the newest; 3459294 is the authors' v1).
     record_files: dict[int, dict[str, bytes]] = field(default_factory=dict)
-    record_id: int = 3459293
-    concept_id: int = 3459292
+    record_id: int = 3459294
+    concept_id: int = 3459293
     latest_id: int | None = None
     #: Fermi-LAT FSSC files (name -> content) under /ssc/data/access/lat/4LACDR3/.
     fermi_files: dict[str, bytes] = field(default_factory=dict)
@@ -207,6 +209,37 @@ class FakeArchive:
         if record == self.record_id:
             return self.files
         return self.record_files.get(record)
+
+    def zenodo_document(self, record: int) -> dict | None:
+        """The record API document of one version, None for any other id (a concept too)."""
+        archive = self
+        files = archive.files_of(record)
+        if files is None:
+            return None
+        base = f"{archive.base_url}/api/records/{record}"
+        versions = sorted({archive.record_id, *archive.record_files})
+        document = {
+            "id": record,
+            "conceptrecid": str(archive.concept_id),
+            "doi": f"10.5281/zenodo.{record}",
+            "metadata": {"version": f"v{versions.index(record) + 1}"},
+            "links": {
+                "self": base,
+                "html": f"{archive.base_url}/records/{record}",
+                "latest": f"{base}/versions/latest",
+            },
+            "files": [
+                {
+                    "id": hashlib.sha1(name.encode()).hexdigest(),
+                    "key": name,
+                    "size": len(content),
+                    "checksum": "md5:" + hashlib.md5(content).hexdigest(),
+                    "links": {"self": f"{base}/files/{name}/content"},
+                }
+                for name, content in files.items()
+            ],
+        }
+        return document
 
     def add_fermi_file(self, name: str, content: bytes) -> str:
         """Serve ``content`` as a Fermi-LAT FSSC 4LAC file; return the page URL."""
@@ -381,6 +414,7 @@ class _Handler(BaseHTTPRequestHandler):
             ("fermi", r"/ssc/data/access/lat/4LACDR3/(?P<name>[^/]+)"),
             ("zenodo_latest", r"/api/records/(?P<record>\d+)/versions/latest"),
             ("zenodo_api", r"/api/records/(?P<record>\d+)"),
+            ("zenodo_search", r"/api/records/?"),
         ]
         for route, pattern in patterns:
             match = re.fullmatch(pattern, path)
@@ -606,38 +640,26 @@ class _Handler(BaseHTTPRequestHandler):
         self._redirect(f"{self.archive.base_url}/api/records/{latest}")
 
     def _do_zenodo_api(self, match, body, fault):
-        archive = self.archive
-        record = int(match["record"])
-        if record == archive.concept_id:  # Zenodo redirects a concept id to the latest version
-            latest = archive.latest_id or archive.record_id
-            return self._redirect(f"{archive.base_url}/api/records/{latest}")
-        files = archive.files_of(record)
-        if files is None:
+        # As Zenodo: a concept id is not a record of the record API, which answers 404
+        # (shared/ARCHIVE_FACTS.md); only its versions are.
+        document = self.archive.zenodo_document(int(match["record"]))
+        if document is None:
             return self._send(404, b'{"status": 404, "message": "not found"}', "application/json")
-        base = f"{archive.base_url}/api/records/{record}"
-        versions = sorted({archive.record_id, *archive.record_files})
-        document = {
-            "id": record,
-            "conceptrecid": str(archive.concept_id),
-            "doi": f"10.5281/zenodo.{record}",
-            "metadata": {"version": f"v{versions.index(record) + 1}"},
-            "links": {
-                "self": base,
-                "html": f"{archive.base_url}/records/{record}",
-                "latest": f"{base}/versions/latest",
-            },
-            "files": [
-                {
-                    "id": hashlib.sha1(name.encode()).hexdigest(),
-                    "key": name,
-                    "size": len(content),
-                    "checksum": "md5:" + hashlib.md5(content).hexdigest(),
-                    "links": {"self": f"{base}/files/{name}/content"},
-                }
-                for name, content in files.items()
-            ],
-        }
         self._send(200, json.dumps(document).encode(), "application/json")
+
+    def _do_zenodo_search(self, match, body, fault):
+        # /api/records?q=conceptrecid:<id>&all_versions=true: every version of the concept.
+        query = parse_qs(urlsplit(self.path).query)
+        term = re.fullmatch(r"conceptrecid:(\d+)", (query.get("q") or [""])[0])
+        archive = self.archive
+        versions = sorted({archive.record_id, *archive.record_files})
+        if term is None or int(term.group(1)) != archive.concept_id:
+            versions = []
+        elif (query.get("all_versions") or ["false"])[0] != "true":
+            versions = [archive.latest_id or archive.record_id]
+        hits = [archive.zenodo_document(record) for record in versions]
+        found = {"hits": {"hits": hits, "total": len(hits)}}
+        self._send(200, json.dumps(found).encode(), "application/json")
 
 
 # -- pytest fixtures ----------------------------------------------------------
