@@ -30,6 +30,7 @@ from astropy.table import Table
 
 from deweight.catalog.blazars import LAC_FITS_COLUMNS, lac_column_map
 
+from .downloads import _reuse_download, download_with_resume
 from .errors import ArchiveResponseError, RowCountMismatchError
 from .files import Provenance, provenance_path_for, write_parquet_atomic
 from .network import NetworkSettings, probe_service
@@ -40,7 +41,6 @@ from .vizier import (
     resolve_4lac_spec,
     table_to_frame,
 )
-from .zenodo import _reuse_download, download_with_resume
 
 __all__ = ["FERMI_SERVICE", "LAC_OUTPUT_COLUMNS", "acquire_4lac", "fermi_file_urls"]
 
