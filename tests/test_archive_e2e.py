@@ -96,7 +96,10 @@ def workflow_copy(tmp_path: Path, sky, archive: FakeArchive, vizier: FakeArchive
             "sdss": {"common": {"skyserver_url": archive.base_url}},
             "allwise": {"tap_url": f"{archive.base_url}/tap"},
             "vizier": {"server": vizier.host_port},
+            # The download path (DR3 from the FSSC) end to end; the default, the bundled DR1,
+            # needs no service and is tested in test_archive_4lac.py.
             "4lac": {
+                "source": "fermi",
                 "fermi": {
                     "page_url": f"{archive.base_url}/ssc/data/access/lat/4LACDR3/",
                     "expected_rows": sky.lac_rows,

@@ -262,11 +262,20 @@ def input_file(item, source):
     return item.format(lac_release=config["prepare"]["lac_release"])
 
 
+def lac_bundled_files():
+    """The bundled 4LAC files archive.4lac reads when its source is bundled, else none."""
+    lac = config["archive"]["4lac"]
+    return list(lac["bundled"]["files"]) if lac["source"] == "bundled" else []
+
+
 def blazar_catalog_inputs(wildcards):
     """The BZCAT and 4LAC files of the merged blazar catalogue (deweight._workflow_inputs)."""
     require_archive_mode(wildcards)
     files = BLAZAR_CATALOG_INPUTS[wildcards.source]
-    return {role: input_file(item, wildcards.source) for role, item in files.items()}
+    inputs = {role: input_file(item, wildcards.source) for role, item in files.items()}
+    if wildcards.source == "bundled" and config["prepare"]["lac_low_latitude"]:
+        inputs["lac_low"] = inputs["lac"].replace("_highlat.fits", "_lowlat.fits")
+    return inputs
 
 
 def task_inputs(wildcards):

@@ -60,7 +60,8 @@ __all__ = [
 BUNDLED_FILES: Mapping[str, str] = {
     "sdss_dr14_specphoto_sample_10k.csv": "SDSS DR14 spectroscopic objects with class and ugriz",
     "bzcat5_with_photometry.csv": "Roma-BZCAT 5 with SDSS/WISE/2MASS photometry (compilation)",
-    "4lac_dr1_highlat.fits": "Fermi-LAT 4LAC DR1, high latitude (the paper's 4LAC)",
+    "4lac_dr1_highlat.fits": "Fermi-LAT 4LAC DR1 (official v19), high latitude (the paper's 4LAC)",
+    "4lac_dr1_lowlat.fits": "Fermi-LAT 4LAC DR1 (official v19), low latitude",
     "4lac_dr3_highlat.fits": "Fermi-LAT 4LAC-DR3, high latitude",
     "4lac_dr3_lowlat.fits": "Fermi-LAT 4LAC-DR3, low latitude",
 }
