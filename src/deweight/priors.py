@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from deweight._estimator import EstimatorParams
 from deweight._progress import Progress
 from deweight._validation import (
     _as_float_array,
@@ -27,7 +28,7 @@ from deweight._validation import (
     check_prior,
     check_probabilities,
 )
-from deweight.errors import ConvergenceWarning, DeweightWarning
+from deweight.errors import ConvergenceWarning, DeweightWarning, NotFittedError
 
 # numba is a declared dependency, but the NumPy path keeps the library usable without it. It
 # is imported (and the kernels below compiled or loaded from their cache) on the first pass
@@ -1430,7 +1431,7 @@ def _warn_about_result(state, method, tol, max_iter, prior, stderr, unidentified
         )
 
 
-class PredictionConsistentPrior:
+class PredictionConsistentPrior(EstimatorParams):
     """Estimator-style wrapper of :func:`prediction_consistent_prior` (QuaPy-like ``fit``).
 
     Parameters
@@ -1495,9 +1496,11 @@ class PredictionConsistentPrior:
 
         Raises
         ------
-        RuntimeError
+        NotFittedError
             If called before :meth:`fit`.
         """
         if not hasattr(self, "result_"):
-            raise RuntimeError("call fit() before predict_proba()")
+            raise NotFittedError(
+                "this PredictionConsistentPrior is not fitted yet; call fit(probs) first"
+            )
         return replace_prior(probs, self.result_.model_prior, self.prior_)
