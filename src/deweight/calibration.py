@@ -33,8 +33,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from deweight._estimator import EstimatorParams
 from deweight._validation import check_labels, check_probabilities
-from deweight.errors import ConvergenceWarning
+from deweight.errors import ConvergenceWarning, NotFittedError
 
 __all__ = [
     "CALIBRATION_METHODS",
@@ -124,7 +125,7 @@ def _nll_and_grad(
     return nll, grad
 
 
-class Calibrator:
+class Calibrator(EstimatorParams):
     """Recalibrate classifier probabilities on labelled rows (temperature, bias, vector scaling).
 
     Fit on labelled rows from the population the probabilities will be used on (a development
@@ -317,7 +318,7 @@ class Calibrator:
             is not a probability vector (the message names it).
         """
         if not hasattr(self, "n_classes_"):
-            raise ValueError("this Calibrator is not fitted yet; call fit(probs, labels) first")
+            raise NotFittedError("this Calibrator is not fitted yet; call fit(probs, labels) first")
         probs = check_probabilities(probs, atol=atol)
         if probs.shape[1] != self.n_classes_:
             raise ValueError(

@@ -42,9 +42,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deweight._estimator import EstimatorParams
 from deweight._files import atomic_path
 from deweight._progress import Progress
-from deweight.errors import ConvergenceWarning
+from deweight.errors import ConvergenceWarning, NotFittedError
 from deweight.priors import effective_prior
 
 __all__ = [
@@ -212,7 +213,7 @@ class RangeScaler:
             non-finite entry.
         """
         if self.data_min_ is None or self.data_max_ is None:
-            raise ValueError("RangeScaler is not fitted; call fit(X) first")
+            raise NotFittedError("this RangeScaler is not fitted yet; call fit(X) first")
         X = _check_matrix(X, name="X", n_columns=self.data_min_.size)
         return 2.0 * (X - self.data_min_) / (self.data_max_ - self.data_min_) - 1.0
 
@@ -223,7 +224,7 @@ class RangeScaler:
     def state_dict(self) -> dict[str, list[float]]:
         """Return the fitted ranges as plain lists (loadable with ``torch.load(weights_only=True)``)."""
         if self.data_min_ is None or self.data_max_ is None:
-            raise ValueError("RangeScaler is not fitted; there is no state to save")
+            raise NotFittedError("this RangeScaler is not fitted yet; there is no state to save")
         return {"data_min": self.data_min_.tolist(), "data_max": self.data_max_.tolist()}
 
     @classmethod
@@ -1051,7 +1052,7 @@ def _resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-class Classifier:
+class Classifier(EstimatorParams):
     """Stick-breaking perceptron classifier of Section 3.1 of Lake & Tsai (2022).
 
     Parameters
@@ -1567,7 +1568,7 @@ class Classifier:
 
     def _check_fitted(self) -> None:
         if self._network is None:
-            raise ValueError("Classifier is not fitted; call fit(X, y) first")
+            raise NotFittedError("this Classifier is not fitted yet; call fit(X, y) first")
 
     def predict_proba(self, X) -> np.ndarray:
         """Return class probabilities ``P(i|x)`` with the training set's prior ``prior_``.
