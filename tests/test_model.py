@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from deweight import model as model_module
+from deweight.model import fast as fast_module
 from deweight.errors import ConvergenceWarning
 from deweight.model import (
     _AUGMENT_BLOCK_ROWS,
@@ -494,8 +495,8 @@ def test_averaged_batched_restarts_average_each_member_as_alone():
 
 
 def _fit_small(monkeypatch, min_batch, seed=5):
-    monkeypatch.setattr(model_module, "_FAST_AVERAGE_MIN_BATCH", min_batch)
-    monkeypatch.setattr(model_module, "_FAST_SHUFFLE_ONCE_MIN_BATCH", min_batch)
+    monkeypatch.setattr(fast_module, "_FAST_AVERAGE_MIN_BATCH", min_batch)
+    monkeypatch.setattr(fast_module, "_FAST_SHUFFLE_ONCE_MIN_BATCH", min_batch)
     X, y = _simulated(3_000, seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -507,15 +508,15 @@ def test_small_fits_are_unchanged_by_the_large_set_gates(monkeypatch):
     # 2,700 rows fitted: batches of 256, below the gates (averaging and shuffle-once). The
     # default fit must be bit-identical to one with the gates forced off, and differ from one
     # with them forced on.
-    assert model_module._FAST_SHUFFLE_ONCE_MIN_BATCH == model_module._FAST_AVERAGE_MIN_BATCH
-    default, p_default = _fit_small(monkeypatch, model_module._FAST_AVERAGE_MIN_BATCH)
-    assert default.fit_report_["batch_size"] < model_module._FAST_AVERAGE_MIN_BATCH
+    assert fast_module._FAST_SHUFFLE_ONCE_MIN_BATCH == fast_module._FAST_AVERAGE_MIN_BATCH
+    default, p_default = _fit_small(monkeypatch, fast_module._FAST_AVERAGE_MIN_BATCH)
+    assert default.fit_report_["batch_size"] < fast_module._FAST_AVERAGE_MIN_BATCH
     assert default.fit_report_["parameter_average_decay"] is None
     off, p_off = _fit_small(monkeypatch, 10**12)
     np.testing.assert_array_equal(p_default, p_off)
     assert default.fit_report_["steps"] == off.fit_report_["steps"]
     on, p_on = _fit_small(monkeypatch, 1)
-    assert on.fit_report_["parameter_average_decay"] == model_module._FAST_AVERAGE_DECAY
+    assert on.fit_report_["parameter_average_decay"] == fast_module._FAST_AVERAGE_DECAY
     assert not np.array_equal(p_default, p_on)
 
 
@@ -534,12 +535,12 @@ def test_fast_returns_the_averaged_parameters_of_its_best_evaluation(monkeypatch
             yield
 
     monkeypatch.setattr(_ParameterAverage, "swapped_in", recording)
-    monkeypatch.setattr(model_module, "_FAST_AVERAGE_MIN_BATCH", 1)
+    monkeypatch.setattr(fast_module, "_FAST_AVERAGE_MIN_BATCH", 1)
     X, y = _simulated(600, seed=5)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         classifier = Classifier(**{**QUICK, "restarts": 1}, max_steps=500).fit(X, y)
-    assert classifier.fit_report_["parameter_average_decay"] == model_module._FAST_AVERAGE_DECAY
+    assert classifier.fit_report_["parameter_average_decay"] == fast_module._FAST_AVERAGE_DECAY
     returned = list(classifier._network.parameters())  # Linear weights are (out, in)
 
     def same(snapshot):
@@ -588,7 +589,7 @@ def test_shuffle_once_fit_reads_batches_as_slices_of_one_array(monkeypatch):
     monkeypatch.setattr(_BatchedRestarts, "compute_gradients", recording)
     X, y = _simulated(3_000, seed=5)  # 2,700 rows fitted, batches of 256
     for gate, shuffled_once in ((1, True), (10**12, False)):
-        monkeypatch.setattr(model_module, "_FAST_SHUFFLE_ONCE_MIN_BATCH", gate)
+        monkeypatch.setattr(fast_module, "_FAST_SHUFFLE_ONCE_MIN_BATCH", gate)
         seen.clear()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
