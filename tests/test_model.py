@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from deweight import model as model_module
-from deweight.model import fast as fast_module
 from deweight.errors import ConvergenceWarning
 from deweight.model import (
     _AUGMENT_BLOCK_ROWS,
@@ -36,6 +35,7 @@ from deweight.model import (
     stick_breaking_probabilities,
     weighted_cross_entropy,
 )
+from deweight.model import fast as fast_module
 from deweight.priors import effective_prior, weighted_prior
 from deweight.simulate import CLASS_FRACTIONS, draw, true_posterior
 

@@ -4,7 +4,7 @@ import pandas as pd
 
 from deweight import figures
 from deweight._workflow import run_logged
-from deweight.figures_reliability import plot_reliability
+from deweight.figures import plot_reliability
 
 
 def main(smk):

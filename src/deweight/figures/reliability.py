@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from deweight.figures import (
+from deweight.figures.style import (
     CASE_STYLES,
     PathLike,
     _case_legend_handles,
