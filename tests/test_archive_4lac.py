@@ -20,7 +20,7 @@ from deweight.archive import (
     acquire_4lac,
 )
 from deweight.catalog import merge_blazar_catalogs, read_4lac, read_bzcat
-from deweight.catalog.blazars import LAC_FITS_COLUMNS
+from deweight.lac_columns import LAC_FITS_COLUMNS
 
 pytest_plugins = ["archive_server"]
 

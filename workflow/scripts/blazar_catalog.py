@@ -6,7 +6,7 @@ from pathlib import Path
 from deweight import catalog
 from deweight._files import write_parquet_atomic
 from deweight._workflow import run_logged
-from deweight.catalog.blazars import LAC_FITS_COLUMNS
+from deweight.lac_columns import LAC_FITS_COLUMNS
 
 
 def main(smk):

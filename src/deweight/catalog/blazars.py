@@ -41,13 +41,11 @@ from astropy.table import Table
 
 from deweight.catalog._tables import as_float, find_column
 from deweight.catalog.cutflow import CutFlow
-from deweight.lac_columns import LAC_FITS_COLUMNS, LAC_REQUIRED_ROLES, lac_column_map
+from deweight.lac_columns import lac_column_map
 
 __all__ = [
     "BLAZAR_CLASSES",
     "BZCAT_PREFIX_CLASSIFICATION",
-    "LAC_FITS_COLUMNS",
-    "LAC_REQUIRED_ROLES",
     "bzcat_class",
     "lac_column_map",
     "label_blazars",
