@@ -30,6 +30,7 @@ from urllib.parse import urljoin
 import pandas as pd
 from astropy.table import Table
 
+from deweight._files import read_sha256sums
 from deweight.lac_columns import LAC_FITS_COLUMNS, lac_column_map
 
 from .downloads import _reuse_download, download_with_resume
@@ -126,14 +127,14 @@ def _acquire_fermi(settings: Mapping[str, Any], network: NetworkSettings):
 
 def _bundled_sha256(path: Path) -> str:
     """The SHA-256 the ``SHA256SUMS`` file beside ``path`` lists for it."""
-    sums = path.parent / "SHA256SUMS"
-    listed = {}
-    if sums.exists():
-        for line in sums.read_text().splitlines():
-            digest, _, name = line.strip().partition("  ")
-            listed[name.strip()] = digest
+    try:
+        listed = read_sha256sums(path.parent)
+    except ValueError as error:
+        raise ArchiveResponseError(f"{path}: {error}; refusing an unverified 4LAC") from None
     if path.name not in listed:
-        raise ArchiveResponseError(f"{path} has no checksum in {sums}; refusing an unverified 4LAC")
+        raise ArchiveResponseError(
+            f"{path} has no checksum in {path.parent / 'SHA256SUMS'}; refusing an unverified 4LAC"
+        )
     return listed[path.name]
 
 

@@ -75,14 +75,17 @@ def _simulation_truth(test_path):
     return X_test, y_test, true_prior, simulate.true_posterior(X_test, true_prior), class_names
 
 
+def _simulation_cases(predictions, true_prior) -> dict:
+    """The five cases of Figs. 6-7 from the trained models, in the paper's order (Eq. 12)."""
+    cases = corrected_cases(predictions, debias_prior=true_prior, weighted_correction="dewatered")
+    return {case: cases[case] for case in SIMULATION_CASES if case in cases}
+
+
 def _simulation_curves(by_size, y_test, true_prior, true_probs, *, seed):
     """The Fig. 6 overshoot and Fig. 7 KL tables of predictions grouped by training size."""
     overshoots, kls = [], []
     for size, predictions in by_size.items():
-        cases = corrected_cases(
-            predictions, debias_prior=true_prior, weighted_correction="dewatered"
-        )
-        cases = {case: cases[case] for case in SIMULATION_CASES if case in cases}
+        cases = _simulation_cases(predictions, true_prior)
         overshoots.append(overshoot_by_case(cases, y_test, size=size, seed=seed))
         kls.append(kl_by_class(cases, true_probs, y_test, size=size))
     return pd.concat(overshoots, ignore_index=True), pd.concat(kls, ignore_index=True)
@@ -202,8 +205,7 @@ def _simulation_judgement(
     The debiased model's new prior is the true 60/38/2 (fixed, so without a variance), as in
     Figs. 6-7; the verdict's overshoot z is that of the same rows.
     """
-    cases = corrected_cases(predictions, debias_prior=true_prior, weighted_correction="dewatered")
-    cases = {case: cases[case] for case in SIMULATION_CASES if case in cases}
+    cases = _simulation_cases(predictions, true_prior)
     overshoot_table = overshoot_by_case(cases, labels, size=largest, seed=seed)
     verdicts, curves = [], []
     for case, probs in cases.items():
