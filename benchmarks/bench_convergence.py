@@ -63,6 +63,8 @@ CANDIDATES = {
         None,
     ),
     "L": ({"weight_decay_rows": 100_000}, {"_FAST_LR_CUTS": 5}, None),
+    # The paper's own recipe (full-batch Adam, weight decay 1e-4), one restart to fit on CPU.
+    "P": ({"recipe": "paper", "restarts": 1}, {}, None),
 }
 
 #: Weight decay as a function of the training-set size N, per rule.
