@@ -23,8 +23,8 @@ When a table carries the classification string it is used; otherwise (the bundle
 case an association; the paper ignores the difference): ``bll`` -> ``bll``, ``fsrq`` ->
 ``fsrq``, ``bcu`` (blazar candidate of uncertain type) -> ``unknown``; every other class (rdg,
 agn, nlsy1, css, ssrq, sey, ...) -> ``other``. Positions are those of the associated counterpart
-(the paper's "radio companion"): ``RA_Count`` / ``Dec_Count`` in DR1, ``RA_Counterpart`` /
-``DEC_Counterpart`` in DR3.
+(the paper's "radio companion"): ``RA_Counterpart`` / ``DEC_Counterpart`` in the official DR1
+and DR3 files alike (:data:`deweight.lac_columns.LAC_FITS_COLUMNS`).
 """
 
 from __future__ import annotations

@@ -78,8 +78,9 @@ CASE_STYLES: dict[str, dict] = {
         "marker": "D",
         "label": "debiased",
     },
-    # Beyond the paper: the weighted model recalibrated (BCTS) on dev, then given the
-    # training composition by Eq. 12 (deweight.cases.corrected_cases).
+    # Beyond the paper: the weighted model recalibrated with BCTS fitted on out-of-fold
+    # predictions of train+dev, then given the training composition by Eq. 12
+    # (deweight.cases.corrected_cases).
     "calibrated": {
         "color": _VERMILLION,
         "linestyle": (0, (3, 1, 1, 1)),
