@@ -428,7 +428,7 @@ def test_evaluate_real_sweep_carries_the_calibrated_case(tmp_path):
             path = tmp_path / f"{variant}_{requested}.parquet"
             write_predictions(path, probs, labels, meta)
             paths[(variant, requested)] = str(path)
-    overshoot, pcp, verdict = evaluate_real_sweep(
+    overshoot, pcp, verdict, _ = evaluate_real_sweep(
         paths, task="t", seed=0, z_threshold=3.0, method="newton", tol=1e-10, max_iter=1000
     )
     # A calibrated model on fewer rows (700: one made before cross-fitting, on train only) is
