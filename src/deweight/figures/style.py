@@ -141,22 +141,6 @@ _HALF_PROBABILITY_LINESTYLES = {0: "-", 1: "--", 2: ":"}
 METRIC_LABELS = {"completeness": "completeness", "reliability": "reliability", "f1": "F1 score"}
 
 
-_OVERSHOOT_COLUMNS = (
-    "case",
-    "size",
-    "class",
-    "metric",
-    "observed",
-    "predicted",
-    "sigma",
-    "overshoot",
-    "z",
-)
-
-
-_KL_COLUMNS = ("case", "size", "class", "mean_kl", "sem_kl", "n")
-
-
 _FIG1_COLUMNS = (
     "x",
     "L0",
