@@ -331,8 +331,8 @@ def plot_fig2(
     png_path: PathLike,
     csv_path: PathLike,
     *,
-    source_label: str = _ILLUSTRATION_SOURCE,
     bar_x: float | None = 1.5,
+    source_label: str = _ILLUSTRATION_SOURCE,
     dpi: int = 150,
 ) -> Figure:
     """Draw Fig. 2 of Lake & Tsai (2022): the prediction-consistent-prior illustration.

@@ -315,8 +315,8 @@ def plot_overshoot(
     csv_path: PathLike,
     *,
     source_label: str,
-    class_order: Sequence[int] | None = None,
     class_names: Mapping[int, str] | Sequence[str],
+    class_order: Sequence[int] | None = None,
     abundances: Mapping[int, float] | Sequence[float] | None = None,
     cases: Sequence[str] | None = None,
     title: str | None = None,
@@ -339,10 +339,10 @@ def plot_overshoot(
         (standard deviation of the predicted metric), ``overshoot`` and ``z``. The CSV holds
         the rows plotted (these columns plus ``class_name``), sorted by case, class, metric
         and size.
-    class_order : sequence of int, optional
-        Classes to show, as columns from left to right; default all present, by number.
     class_names : mapping or sequence
         Name of each class number, e.g. ``["galaxy", "star", "AGN"]``.
+    class_order : sequence of int, optional
+        Classes to show, as columns from left to right; default all present, by number.
     abundances : mapping or sequence of float, optional
         Abundance (fraction) of each class in the training data, shown in the column titles,
         e.g. "AGN (2.1%)".
@@ -382,9 +382,9 @@ def plot_overshoot_recipes(
     png_path: PathLike,
     csv_path: PathLike,
     *,
+    source_label: str,
     class_names: Mapping[int, str] | Sequence[str],
     class_index: int,
-    source_label: str,
     cases: Sequence[str] | None = None,
     dpi: int = 150,
 ) -> Figure:
@@ -435,11 +435,11 @@ def plot_kl(
     png_path: PathLike,
     csv_path: PathLike,
     *,
-    title: str | None = None,
     source_label: str,
     class_names: Mapping[int, str] | Sequence[str],
     class_order: Sequence[int] | None = None,
     cases: Sequence[str] | None = None,
+    title: str | None = None,
     dpi: int = 150,
 ) -> Figure:
     """Draw Fig. 7 of Lake & Tsai (2022): mean KL divergence from the true probabilities.
@@ -455,14 +455,14 @@ def plot_kl(
         Columns ``case``, ``size``, ``class`` (int), ``mean_kl`` (nats), ``sem_kl`` (standard
         error of the mean, nats) and ``n`` (examples averaged). The CSV holds the rows plotted
         (these columns plus ``class_name``).
-    title : str, optional
-        First title line.
     class_names : mapping or sequence
         Name of each class number.
     class_order : sequence of int, optional
         Classes to show, as panels from left to right; default all, by number.
     cases : sequence of str, optional
         Cases to draw, in legend order; default those present, in the paper's order.
+    title : str, optional
+        First title line.
 
     The outputs, ``source_label`` and ``dpi`` are as for every figure (:mod:`deweight.figures`).
 
@@ -486,9 +486,9 @@ def plot_kl_recipes(
     png_path: PathLike,
     csv_path: PathLike,
     *,
-    cases: Sequence[str] | None = None,
     source_label: str,
     class_names: Mapping[int, str] | Sequence[str],
+    cases: Sequence[str] | None = None,
     dpi: int = 150,
 ) -> Figure:
     """Fig. 7 of Lake & Tsai (2022) with the curves of two training recipes overlaid.
@@ -501,10 +501,10 @@ def plot_kl_recipes(
     df : pandas.DataFrame
         The columns of :func:`plot_kl` plus ``recipe`` ("paper" or "fast"). The CSV holds the
         rows plotted plus ``class_name``.
-    cases : sequence of str, optional
-        Cases to draw; default those present, in the paper's order.
     class_names : mapping or sequence
         Name of each class number.
+    cases : sequence of str, optional
+        Cases to draw; default those present, in the paper's order.
 
     The outputs, ``source_label`` and ``dpi`` are as for every figure (:mod:`deweight.figures`).
 
