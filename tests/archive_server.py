@@ -14,16 +14,19 @@ would to the archives:
   VOTables.
 - A Zenodo-like file download (``/records/<id>/files/<name>`` and the API's
   ``/api/records/<id>/files/<name>/content``) with HTTP Range support, and the record
-  API (``/api/records/<id>``: ``files[].key``/``checksum``/``links.self``; a concept id
-  redirects to the latest version, as does ``links.latest``).
+  API (``/api/records/<id>``: ``files[].key``/``checksum``/``links.self``), which
+  answers 404 for a concept id, as Zenodo does; the search API lists a concept's versions;
+  ``links.latest`` leads to the newest).
 - A Fermi-LAT FSSC-like 4LAC page (``/ssc/data/access/lat/4LACDR3/<file>``), with Range.
 
 Faults are injected per route with `FakeArchive.inject` and consumed one per
 request: ``"timeout"`` (answer after ``slow_seconds``), ``"503"``, ``"html"`` (an
 HTML error page with status 200), ``"truncated"`` (body cut short but a complete
-HTTP message), ``"overflow"`` (QUERY_STATUS=OVERFLOW), ``"job_error"`` and
-``"job_stuck"`` (for ``tap_create``), ``"cut"`` (connection closed half-way
-through a download) and ``"ignore_range"``. Every request is recorded, so tests
+HTTP message), ``"overflow"`` (QUERY_STATUS=OVERFLOW), ``"job_error"``,
+``"recorded_job_error"`` (pyvo's recorded UWS error document) and ``"job_stuck"`` (for
+``tap_create``), ``"db_unreachable"`` (for ``vizier``: VizieR's recorded "database is not
+currently reachable" VOTable with status 200), ``"cut"`` (connection closed half-way through
+a download) and ``"ignore_range"``. An SQL error is SkyServer's HTTP 500 with a JSON body. Every request is recorded, so tests
 can count what was fetched.
 """
 
@@ -58,6 +61,9 @@ from astropy.table import Table
 from deweight.archive import NetworkSettings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "archive"
+#: Answers of the real services recorded by astropy/pyvo and astropy/astroquery (BSD-3; see
+#: fixtures/recorded/PROVENANCE.md).
+RECORDED = Path(__file__).parent / "fixtures" / "recorded"
 TLS_CERT = FIXTURES / "tls" / "localhost-cert.pem"
 TLS_KEY = FIXTURES / "tls" / "localhost-key.pem"
 
@@ -136,10 +142,12 @@ class FakeArchive:
     )
     files: dict[str, bytes] = field(default_factory=dict)
     #: Zenodo: files of other record versions (record id -> name -> content); ``files`` are
-    #: those of ``record_id``. ``concept_id`` redirects to ``latest_id`` (default record_id).
+    #: those of ``record_id``. As on Zenodo, ``concept_id`` (Clarke et al.'s 3459293, all
+    #: versions) is no record: the record API answers 404 and the search API lists its versions
+    #: (``latest_id``, default record_id, is the newest; 3459294 is the authors' v1).
     record_files: dict[int, dict[str, bytes]] = field(default_factory=dict)
-    record_id: int = 3459293
-    concept_id: int = 3459292
+    record_id: int = 3459294
+    concept_id: int = 3459293
     latest_id: int | None = None
     #: Fermi-LAT FSSC files (name -> content) under /ssc/data/access/lat/4LACDR3/.
     fermi_files: dict[str, bytes] = field(default_factory=dict)
@@ -185,8 +193,8 @@ class FakeArchive:
     def base_url(self) -> str:
         return f"{'https' if self.use_tls else 'http'}://{self.host_port}"
 
-    def inject(self, route: str, *faults: str) -> None:
-        """Queue faults for the next requests to ``route`` (one fault per request)."""
+    def inject(self, route: str, *faults: str | None) -> None:
+        """Queue faults for the next requests to ``route`` (one per request; None: no fault)."""
         with self._lock:
             self._faults[route].extend(faults)
 
@@ -207,6 +215,37 @@ class FakeArchive:
         if record == self.record_id:
             return self.files
         return self.record_files.get(record)
+
+    def zenodo_document(self, record: int) -> dict | None:
+        """The record API document of one version, None for any other id (a concept too)."""
+        archive = self
+        files = archive.files_of(record)
+        if files is None:
+            return None
+        base = f"{archive.base_url}/api/records/{record}"
+        versions = sorted({archive.record_id, *archive.record_files})
+        document = {
+            "id": record,
+            "conceptrecid": str(archive.concept_id),
+            "doi": f"10.5281/zenodo.{record}",
+            "metadata": {"version": f"v{versions.index(record) + 1}"},
+            "links": {
+                "self": base,
+                "html": f"{archive.base_url}/records/{record}",
+                "latest": f"{base}/versions/latest",
+            },
+            "files": [
+                {
+                    "id": hashlib.sha1(name.encode()).hexdigest(),
+                    "key": name,
+                    "size": len(content),
+                    "checksum": "md5:" + hashlib.md5(content).hexdigest(),
+                    "links": {"self": f"{base}/files/{name}/content"},
+                }
+                for name, content in files.items()
+            ],
+        }
+        return document
 
     def add_fermi_file(self, name: str, content: bytes) -> str:
         """Serve ``content`` as a Fermi-LAT FSSC 4LAC file; return the page URL."""
@@ -381,6 +420,7 @@ class _Handler(BaseHTTPRequestHandler):
             ("fermi", r"/ssc/data/access/lat/4LACDR3/(?P<name>[^/]+)"),
             ("zenodo_latest", r"/api/records/(?P<record>\d+)/versions/latest"),
             ("zenodo_api", r"/api/records/(?P<record>\d+)"),
+            ("zenodo_search", r"/api/records/?"),
         ]
         for route, pattern in patterns:
             match = re.fullmatch(pattern, path)
@@ -477,8 +517,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             frame = self.archive.run_sql(query["cmd"][0])
         except (KeyError, ValueError) as error:
-            text = f"#Table1\nerror_message\n{error}\n"
-            return self._send(200, text.encode(), "text/plain")
+            # As SkyServer: an SQL error to format=csv is HTTP 500 with a JSON body from its
+            # exception filter (shared/ARCHIVE_FACTS.md; the body's keys are unverified).
+            document = {"ErrorCode": 500, "Message": f"SQL error: {error}", "LogMessage": ""}
+            return self._send(500, json.dumps(document).encode(), "application/json")
         text = "#Table1\n" + frame.to_csv(index=False, lineterminator="\n")
         self._send(200, text.encode(), "text/plain", truncate=fault == "truncated")
 
@@ -516,10 +558,16 @@ class _Handler(BaseHTTPRequestHandler):
         if job.phase == "EXECUTING":
             job.polls_while_executing += 1
             if job.polls_while_executing > self.archive.polls_to_complete:
-                if job.fault == "job_error":
+                if job.fault in ("job_error", "recorded_job_error"):
                     job.phase = "ERROR"
                 elif job.fault != "job_stuck":
                     job.phase = "COMPLETED"
+        if job.phase == "ERROR" and job.fault == "recorded_job_error":
+            # pyvo's recorded UWS 1.1 job in phase ERROR, under this job's id.
+            recorded = (RECORDED / "pyvo_uws_job-error.xml").read_bytes()
+            return self._send(
+                200, recorded.replace(b">1337<", f">{job.job_id}<".encode()), "text/xml"
+            )
         self._send(200, self.archive.job_xml(job), "text/xml")
 
     def _do_tap_phase(self, match, body, fault):
@@ -562,6 +610,8 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return self._send(200, text.encode(), "text/xml")
         content = served if served is not None else (FIXTURES / fixture).read_bytes()
+        if fault == "db_unreachable":  # VizieR's own answer, recorded by astroquery
+            content = (RECORDED / "astroquery_vizier_no_server_error.xml").read_bytes()
         if fault == "overflow":
             content = content.replace(
                 b"</RESOURCE>", b'<INFO name="QUERY_STATUS" value="OVERFLOW"/></RESOURCE>'
@@ -606,38 +656,26 @@ class _Handler(BaseHTTPRequestHandler):
         self._redirect(f"{self.archive.base_url}/api/records/{latest}")
 
     def _do_zenodo_api(self, match, body, fault):
-        archive = self.archive
-        record = int(match["record"])
-        if record == archive.concept_id:  # Zenodo redirects a concept id to the latest version
-            latest = archive.latest_id or archive.record_id
-            return self._redirect(f"{archive.base_url}/api/records/{latest}")
-        files = archive.files_of(record)
-        if files is None:
+        # As Zenodo: a concept id is not a record of the record API, which answers 404
+        # (shared/ARCHIVE_FACTS.md); only its versions are.
+        document = self.archive.zenodo_document(int(match["record"]))
+        if document is None:
             return self._send(404, b'{"status": 404, "message": "not found"}', "application/json")
-        base = f"{archive.base_url}/api/records/{record}"
-        versions = sorted({archive.record_id, *archive.record_files})
-        document = {
-            "id": record,
-            "conceptrecid": str(archive.concept_id),
-            "doi": f"10.5281/zenodo.{record}",
-            "metadata": {"version": f"v{versions.index(record) + 1}"},
-            "links": {
-                "self": base,
-                "html": f"{archive.base_url}/records/{record}",
-                "latest": f"{base}/versions/latest",
-            },
-            "files": [
-                {
-                    "id": hashlib.sha1(name.encode()).hexdigest(),
-                    "key": name,
-                    "size": len(content),
-                    "checksum": "md5:" + hashlib.md5(content).hexdigest(),
-                    "links": {"self": f"{base}/files/{name}/content"},
-                }
-                for name, content in files.items()
-            ],
-        }
         self._send(200, json.dumps(document).encode(), "application/json")
+
+    def _do_zenodo_search(self, match, body, fault):
+        # /api/records?q=conceptrecid:<id>&all_versions=true: every version of the concept.
+        query = parse_qs(urlsplit(self.path).query)
+        term = re.fullmatch(r"conceptrecid:(\d+)", (query.get("q") or [""])[0])
+        archive = self.archive
+        versions = sorted({archive.record_id, *archive.record_files})
+        if term is None or int(term.group(1)) != archive.concept_id:
+            versions = []
+        elif (query.get("all_versions") or ["false"])[0] != "true":
+            versions = [archive.latest_id or archive.record_id]
+        hits = [archive.zenodo_document(record) for record in versions]
+        found = {"hits": {"hits": hits, "total": len(hits)}}
+        self._send(200, json.dumps(found).encode(), "application/json")
 
 
 # -- pytest fixtures ----------------------------------------------------------

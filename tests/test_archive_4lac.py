@@ -20,7 +20,7 @@ from deweight.archive import (
     acquire_4lac,
 )
 from deweight.catalog import merge_blazar_catalogs, read_4lac, read_bzcat
-from deweight.catalog.blazars import LAC_FITS_COLUMNS
+from deweight.lac_columns import LAC_FITS_COLUMNS
 
 pytest_plugins = ["archive_server"]
 
@@ -177,13 +177,16 @@ def test_vizier_4lac_reaches_the_blazar_merge_through_the_column_map(
         table_id=0,
     )
     np.testing.assert_allclose(lac["ra"], np.asarray(fixture["RACp"], dtype=float))
-    # The same sources read from the bundled DR1 file have the same counterpart positions.
+    # The same sources read from the bundled official DR1 file (v19 FITS) have the same
+    # counterpart positions, but one: for 4FGL J0858.1+1405 the published table on VizieR
+    # (J/ApJ/892/105) names another counterpart than the v19 file (0.07 deg apart).
     dr1 = read_4lac(DR1_HIGH).set_index("name")
-    np.testing.assert_allclose(
-        lac.set_index("name").loc[dr1.index.intersection(lac["name"]), ["ra", "dec"]],
-        dr1.loc[dr1.index.intersection(lac["name"]), ["ra", "dec"]],
-        atol=1e-4,
+    common = dr1.index.intersection(lac["name"])
+    offsets = np.abs(
+        lac.set_index("name").loc[common, ["ra", "dec"]] - dr1.loc[common, ["ra", "dec"]]
     )
+    differing = sorted(offsets.index[(offsets > 1e-4).any(axis=1)])
+    assert len(common) == 6 and differing == ["4FGL J0858.1+1405"]
     bzcat = read_bzcat(BUNDLED / "bzcat5_with_photometry.csv")
     merged = merge_blazar_catalogs(bzcat, lac, drop_names=())
     assert len(merged) > 0
@@ -218,3 +221,39 @@ def test_the_reader_takes_an_explicit_map_and_lists_the_columns_found():
     mapped = read_4lac(frame.assign(RACp=[3.0], DECp=[4.0]), columns=FIXTURE_VIZIER_COLUMNS)
     assert mapped[["ra", "dec"]].to_numpy().tolist() == [[3.0, 4.0]]
     assert mapped["blazar_class"].tolist() == ["bll"]
+
+
+def bundled_settings(files):
+    columns = dict(LAC_FITS_COLUMNS["dr1"])
+    return {
+        "source": "bundled",
+        "bundled": {"files": [str(f) for f in files], "columns": columns, "expected_rows": None},
+    }
+
+
+def test_archive_mode_reads_the_papers_dr1_from_its_verified_bundled_copy(tmp_path):
+    output = tmp_path / "4lac.parquet"
+    rows = acquire_4lac(bundled_settings([DR1_HIGH]), output, network=None)
+    assert rows == 2863 == len(read_4lac(output))
+    provenance = json.loads(output.with_name("4lac.parquet.provenance.json").read_text())
+    listed = dict(
+        reversed(line.split("  ")) for line in (BUNDLED / "SHA256SUMS").read_text().splitlines()
+    )
+    assert provenance["extra"]["files"][0]["sha256"] == listed["4lac_dr1_highlat.fits"]
+    # Both latitudes: 2,863 + 344 rows, as the official files hold.
+    both = bundled_settings([DR1_HIGH, BUNDLED / "4lac_dr1_lowlat.fits"])
+    assert acquire_4lac(both, tmp_path / "both.parquet", network=None) == 3207
+
+
+def test_a_changed_or_unlisted_bundled_4lac_is_refused(tmp_path):
+    copy = tmp_path / "4lac_dr1_highlat.fits"
+    content = bytearray(DR1_HIGH.read_bytes())
+    content[-1] ^= 1
+    copy.write_bytes(bytes(content))
+    (tmp_path / "SHA256SUMS").write_text((BUNDLED / "SHA256SUMS").read_text())
+    with pytest.raises(ChecksumMismatchError, match="restore it from git"):
+        acquire_4lac(bundled_settings([copy]), tmp_path / "a.parquet", network=None)
+    (tmp_path / "SHA256SUMS").write_text("")
+    with pytest.raises(ArchiveResponseError, match="no checksum"):
+        acquire_4lac(bundled_settings([copy]), tmp_path / "b.parquet", network=None)
+    assert not list(tmp_path.glob("*.parquet"))

@@ -210,3 +210,26 @@ def test_a_rerun_submits_only_the_jobs_after_the_interruption(
     output, rows = run(fake_archive, fast_network, positions, tmp_path)
     assert len(fake_archive.requests_to("tap_create")) == 2
     assert rows == 6 == len(pd.read_parquet(output))
+
+
+def test_a_poll_that_times_out_polls_the_same_job_again(
+    fake_archive, fast_network, positions, tmp_path, monkeypatch, caplog
+):
+    # pyvo polls a job with its own fixed read timeout; a slow answer to one poll must not
+    # abort and resubmit a running job (shared/ARCHIVE_FACTS.md), only poll it again.
+    import pyvo.dal.tap
+
+    monkeypatch.setattr(pyvo.dal.tap, "DEFAULT_JOB_POLL_TIMEOUT", 0.3)
+    fake_archive.slow_seconds = 0.8
+    # The job page is read twice while pyvo creates the job (the POST's 303 redirect, then
+    # the job's first update) and once after PHASE=RUN (its redirect): submission steps.
+    # The fourth read is the first poll.
+    fake_archive.inject("tap_job", None, None, None, "timeout")
+    _, rows = run(fake_archive, fast_network, positions, tmp_path)
+    assert rows == 6
+    sequence = [(r.route, r.method, r.fault) for r in fake_archive.requests if r.route != "probe"]
+    assert len(fake_archive.requests_to("tap_create")) == 3, sequence  # one job per chunk
+    assert not [r for r in fake_archive.requests_to("tap_phase") if r.body == b"PHASE=ABORT"]
+    polls = [r for r in fake_archive.requests_to("tap_job") if r.method == "GET"]
+    assert polls[3].fault == "timeout" and polls[4].path == polls[3].path
+    assert "Read timed out" in caplog.text and "polling it again" in caplog.text

@@ -256,8 +256,11 @@ def test_a_column_the_service_lacks_stops_naming_the_service_and_the_column(
 ):
     output = tmp_path / "sdss_photoobj.parquet"
     table = {**TABLES["photoobj"], "columns": [*TABLES["photoobj"]["columns"], "psfMag_q"]}
-    with pytest.raises(ArchiveResponseError, match=r"SDSS SkyServer reported an error.*psfMag_q"):
+    # SkyServer's answer to an SQL error is HTTP 500 with a JSON body: an error naming the
+    # SQL message at once, not a busy server to retry.
+    with pytest.raises(ArchiveResponseError, match=r"SDSS SkyServer rejected the SQL.*psfMag_q"):
         acquire_sdss_table(
             "photoobj", common_settings(fake_archive), table, output, network=fast_network
         )
     assert_nothing_written(output)
+    assert len(fake_archive.requests_to("skyserver")) == 1

@@ -1,6 +1,7 @@
 """BZCAT 5 and 4LAC through astroquery's real VizieR client against the fake archive (HTTPS)."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,6 +15,9 @@ from deweight.archive import (
     acquire_vizier_table,
     resolve_4lac_spec,
 )
+from deweight.archive.vizier import parse_vizier_votable
+
+RECORDED = Path(__file__).parent / "fixtures" / "recorded"
 
 # The fake archive and its fixtures (fake_archive, fake_vizier, fast_network).
 pytest_plugins = ["archive_server"]
@@ -119,3 +123,32 @@ def test_unusable_answers_are_refused(fake_vizier, fast_network, tmp_path, fault
     with pytest.raises(error, match=message):
         fetch(fake_vizier, fast_network, tmp_path)
     assert_nothing_written(tmp_path / "bzcat5.parquet")
+
+
+# --- Recorded VizieR answers (astropy/astroquery, BSD-3; tests/fixtures/recorded) ------------
+
+
+@pytest.mark.parametrize(
+    "name, n_tables",
+    [("astroquery_vizier_viz.xml", 360), ("astroquery_vizier_afgl2591_iram.xml", 1)],
+)
+def test_recorded_vizier_answers_parse_into_their_tables(name, n_tables):
+    content = (RECORDED / name).read_bytes()
+    parsed = parse_vizier_votable(content, what="recorded", url="https://vizier.example")
+    assert len(list(parsed.iter_tables())) == n_tables
+
+
+def test_vizier_database_unreachable_is_transient_and_retried(fake_vizier, fast_network, tmp_path):
+    recorded = (RECORDED / "astroquery_vizier_no_server_error.xml").read_bytes()
+    with pytest.raises(TransientServiceError, match="not currently reachable"):
+        parse_vizier_votable(recorded, what="VII/274", url="https://vizier.example")
+    # Served once by the local sky with status 200: retried, then the table arrives.
+    fake_vizier.inject("vizier", "db_unreachable")
+    _, rows = fetch(fake_vizier, fast_network, tmp_path)
+    assert rows == 7
+    assert len(fake_vizier.requests_to("vizier")) == 2
+    # Served every time: an error naming VizieR's own words after the retries.
+    fake_vizier.inject("vizier", *["db_unreachable"] * (fast_network.retries + 1))
+    with pytest.raises(TransientServiceError, match="database is not currently reachable"):
+        fetch(fake_vizier, fast_network, tmp_path, name="again")
+    assert_nothing_written(tmp_path / "again.parquet")

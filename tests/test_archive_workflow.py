@@ -46,6 +46,9 @@ def workflow_copy(tmp_path: Path, archive: dict) -> Path:
             shutil.copy(source, work / name)
     # Snakemake finds the default workflow profile (rerun-triggers etc.) through this link.
     (work / "profiles").symlink_to("workflow/profiles")
+    # The bundled files (archive.4lac.source: bundled reads the paper's 4LAC DR1 there).
+    (work / "resources").mkdir()
+    (work / "resources/bundled").symlink_to(REPO / "resources/bundled")
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     config["data"]["source"] = "archive"
     config["archive"] = archive
@@ -93,6 +96,7 @@ def test_without_network_the_first_acquisition_fails_within_30_s_saying_how_to_r
     archive["allwise"]["tap_url"] = f"http://{dead}/TAP"
     archive["vizier"]["server"] = dead
     archive["4lac"]["fermi"]["page_url"] = f"http://{dead}/ssc/data/access/lat/4LACDR3/"
+    archive["4lac"]["source"] = "fermi"  # the bundled DR1 needs no network
     archive["clarke2020"]["record_api_url"] = f"http://{dead}/api/records/3459293"
     work = workflow_copy(tmp_path, archive)
 

@@ -55,7 +55,7 @@ def test_a_download_that_keeps_failing_leaves_only_the_resumable_part(
     fake_archive.inject("download", *["cut"] * (fast_network.retries + 1))
     destination = tmp_path / "cat.bin"
     with pytest.raises(TransientServiceError, match="Download of .*cat.bin from Zenodo"):
-        download_with_resume(url, destination, settings=fast_network)
+        download_with_resume(url, destination, settings=fast_network, service="Zenodo")
     assert not destination.exists()
     partial = tmp_path / "cat.bin.part"
     kept = partial.stat().st_size
@@ -235,8 +235,14 @@ def test_a_concept_id_resolves_to_the_latest_version_and_says_so(
     settings = clarke_settings(fake_archive, tmp_path, record_api_url=concept_url)
     assert acquire_clarke2020(settings, output, network=fast_network) == 40
     record = read_provenance(output)["extra"]["record"]
-    assert record["record_id"] == str(latest) and record["resolved_by"] == "redirect"
+    # As on Zenodo, the record API answered 404 for the concept id; the search API listed its
+    # versions and the newest was used. Both ids are in the provenance.
+    assert record["record_id"] == str(latest) and record["resolved_by"] == "concept search"
+    assert record["requested_id"] == str(fake_archive.concept_id)
     assert record["version"] == "v2" and record["concept_id"] == str(fake_archive.concept_id)
+    assert [r.query["q"] for r in fake_archive.requests_to("zenodo_search")] == [
+        [f"conceptrecid:{fake_archive.concept_id}"]
+    ]
     assert all(f"/records/{latest}/" in r.path for r in fake_archive.requests_to("download"))
 
     # A version id is followed to the newest version through links.latest, unless disabled.
@@ -255,15 +261,47 @@ def test_a_concept_id_resolves_to_the_latest_version_and_says_so(
     )
     pinned = read_provenance(output_2)["extra"]
     assert pinned["record"]["record_id"] == str(fake_archive.record_id)
+    assert pinned["record"]["requested_id"] == str(fake_archive.record_id)
     assert [entry["file_name"] for entry in pinned["downloads"]] == ["SDSS-ML-all.csv"]
+
+
+def test_an_id_that_is_neither_a_version_nor_a_concept_is_named(
+    fake_archive, fast_network, tmp_path
+):
+    fake_archive.add_file("SDSS-ML-all.csv", SAMPLE.read_bytes())
+    unknown = f"{fake_archive.base_url}/api/records/12345"
+    with pytest.raises(ArchiveResponseError, match=r"404 for .*/12345.*no version of a concept"):
+        acquire_clarke2020(
+            clarke_settings(fake_archive, tmp_path, record_api_url=unknown),
+            tmp_path / "c.parquet",
+            network=fast_network,
+        )
+    assert not (tmp_path / "c.parquet").exists()
+
+
+def test_a_file_of_an_unreadable_format_is_never_downloaded(fake_archive, fast_network, tmp_path):
+    # "*.csv*" matches a .csv.zip too; it must be left out before any download, and the
+    # readable file of the same set taken instead (or the error must name it).
+    fake_archive.add_file("SDSS-ML-all.csv.zip", b"PK zipped")
+    fake_archive.add_file("SDSS-ML-all.csv.gz", gzip.compress(SAMPLE.read_bytes()))
+    settings = clarke_settings(fake_archive, tmp_path, file_sets=[["SDSS-ML-all.csv*"]])
+    assert acquire_clarke2020(settings, tmp_path / "c.parquet", network=fast_network) == 40
+    assert [r.path.rsplit("/", 2)[-2] for r in fake_archive.requests_to("download")] == [
+        "SDSS-ML-all.csv.gz"
+    ]
+    fake_archive.files.pop("SDSS-ML-all.csv.gz")
+    with pytest.raises(ArchiveResponseError, match=r"SDSS-ML-all\.csv\.zip'\] are in a format"):
+        acquire_clarke2020(settings, tmp_path / "d.parquet", network=fast_network)
+    assert len(fake_archive.requests_to("download")) == 1
 
 
 def test_a_record_without_a_matching_file_names_what_it_has(fake_archive, fast_network, tmp_path):
     fake_archive.add_file("SDSS-ML-all.pkl", b"pickle")
     fake_archive.add_file("SDSS-ML-quasars.csv", per_class_files()["SDSS-ML-quasars.csv"])
     output = tmp_path / "clarke2020.parquet"
-    with pytest.raises(ArchiveResponseError, match=r"Zenodo record 3459293.*no file set.*"
-                       r"\['SDSS-ML-all.pkl', 'SDSS-ML-quasars.csv'\]"):  # fmt: skip
+    with pytest.raises(ArchiveResponseError, match=r"Zenodo record 3459294.*no file set.*"
+                       r"\['SDSS-ML-quasars.csv', 'SDSS-ML-all.pkl'\], of which \['SDSS-ML-all.pkl'\] "
+                       r"are in a format"):  # fmt: skip
         acquire_clarke2020(clarke_settings(fake_archive, tmp_path), output, network=fast_network)
     assert not output.exists() and not fake_archive.requests_to("download")
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deweight import Calibrator, prediction_consistent_prior, replace_prior
-from deweight.calibration import _identity_params, _log_probabilities, _nll_and_grad
+from deweight import Calibrator, NotFittedError, prediction_consistent_prior, replace_prior
+from deweight.calibration import (
+    _identity_params,
+    _log_probabilities,
+    _nll_and_grad,
+    cross_fitted_calibrator,
+)
 
 
 def _softmax(scores):
@@ -212,9 +217,41 @@ def _good(n=30, c=3, seed=11):
     return probs, labels
 
 
-def test_bad_method():
+def test_settings_are_stored_by_init_and_checked_by_fit():
+    probs, labels = _good()
+    calibrator = Calibrator("platt")  # the scikit-learn convention: __init__ only stores
+    assert calibrator.get_params() == {"method": "platt", "max_iter": 1000, "tol": 1e-10}
     with pytest.raises(ValueError, match="method must be one of ts, bcts, vs, none.*'platt'"):
-        Calibrator("platt")
+        calibrator.fit(probs, labels)
+    for bad, message in [
+        ({"max_iter": 0}, "max_iter must be a positive integer"),
+        ({"max_iter": 2.5}, "max_iter must be a positive integer"),
+        ({"tol": -1.0}, "tol must be a positive finite number"),
+        ({"tol": np.inf}, "tol must be a positive finite number"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            Calibrator("ts", **bad).fit(probs, labels)
+    # set_params repairs it; the fit then equals a fresh estimator's.
+    calibrator.set_params(method="bcts", max_iter=50)
+    refit = calibrator.fit(probs, labels).transform(probs)
+    np.testing.assert_array_equal(
+        refit, Calibrator("bcts", max_iter=50).fit(probs, labels).transform(probs)
+    )
+    with pytest.raises(ValueError, match=r"no parameter\(s\) \['temperature'\]"):
+        calibrator.set_params(temperature=2.0)
+
+
+def test_cross_fitting_refuses_a_bad_method_before_training_any_fold():
+    probs, labels = _good()
+    trained = []
+
+    def fit_predict(x_fit, y_fit, x_held, fold):
+        trained.append(fold)
+        return x_held
+
+    with pytest.raises(ValueError, match="method must be one of"):
+        cross_fitted_calibrator(probs, labels, fit_predict, folds=3, method="platt")
+    assert trained == []
 
 
 def test_nan_probability_names_row():
@@ -264,7 +301,7 @@ def test_bad_weight_and_length_mismatch():
 
 def test_transform_checks():
     probs, labels = _good()
-    with pytest.raises(ValueError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         Calibrator().transform(probs)
     calibrator = Calibrator().fit(probs, labels)
     with pytest.raises(
@@ -391,7 +428,7 @@ def test_evaluate_real_sweep_carries_the_calibrated_case(tmp_path):
             path = tmp_path / f"{variant}_{requested}.parquet"
             write_predictions(path, probs, labels, meta)
             paths[(variant, requested)] = str(path)
-    overshoot, pcp, verdict = evaluate_real_sweep(
+    overshoot, pcp, verdict, _ = evaluate_real_sweep(
         paths, task="t", seed=0, z_threshold=3.0, method="newton", tol=1e-10, max_iter=1000
     )
     # A calibrated model on fewer rows (700: one made before cross-fitting, on train only) is

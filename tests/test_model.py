@@ -30,10 +30,12 @@ from deweight.model import (
     augment_quadratic,
     augmentation_exponents,
     count_parameters,
+    fast_weight_decay,
     stick_breaking_log_probabilities,
     stick_breaking_probabilities,
     weighted_cross_entropy,
 )
+from deweight.model import fast as fast_module
 from deweight.priors import effective_prior, weighted_prior
 from deweight.simulate import CLASS_FRACTIONS, draw, true_posterior
 
@@ -493,8 +495,8 @@ def test_averaged_batched_restarts_average_each_member_as_alone():
 
 
 def _fit_small(monkeypatch, min_batch, seed=5):
-    monkeypatch.setattr(model_module, "_FAST_AVERAGE_MIN_BATCH", min_batch)
-    monkeypatch.setattr(model_module, "_FAST_SHUFFLE_ONCE_MIN_BATCH", min_batch)
+    monkeypatch.setattr(fast_module, "_FAST_AVERAGE_MIN_BATCH", min_batch)
+    monkeypatch.setattr(fast_module, "_FAST_SHUFFLE_ONCE_MIN_BATCH", min_batch)
     X, y = _simulated(3_000, seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -506,15 +508,15 @@ def test_small_fits_are_unchanged_by_the_large_set_gates(monkeypatch):
     # 2,700 rows fitted: batches of 256, below the gates (averaging and shuffle-once). The
     # default fit must be bit-identical to one with the gates forced off, and differ from one
     # with them forced on.
-    assert model_module._FAST_SHUFFLE_ONCE_MIN_BATCH == model_module._FAST_AVERAGE_MIN_BATCH
-    default, p_default = _fit_small(monkeypatch, model_module._FAST_AVERAGE_MIN_BATCH)
-    assert default.fit_report_["batch_size"] < model_module._FAST_AVERAGE_MIN_BATCH
+    assert fast_module._FAST_SHUFFLE_ONCE_MIN_BATCH == fast_module._FAST_AVERAGE_MIN_BATCH
+    default, p_default = _fit_small(monkeypatch, fast_module._FAST_AVERAGE_MIN_BATCH)
+    assert default.fit_report_["batch_size"] < fast_module._FAST_AVERAGE_MIN_BATCH
     assert default.fit_report_["parameter_average_decay"] is None
     off, p_off = _fit_small(monkeypatch, 10**12)
     np.testing.assert_array_equal(p_default, p_off)
     assert default.fit_report_["steps"] == off.fit_report_["steps"]
     on, p_on = _fit_small(monkeypatch, 1)
-    assert on.fit_report_["parameter_average_decay"] == model_module._FAST_AVERAGE_DECAY
+    assert on.fit_report_["parameter_average_decay"] == fast_module._FAST_AVERAGE_DECAY
     assert not np.array_equal(p_default, p_on)
 
 
@@ -533,12 +535,12 @@ def test_fast_returns_the_averaged_parameters_of_its_best_evaluation(monkeypatch
             yield
 
     monkeypatch.setattr(_ParameterAverage, "swapped_in", recording)
-    monkeypatch.setattr(model_module, "_FAST_AVERAGE_MIN_BATCH", 1)
+    monkeypatch.setattr(fast_module, "_FAST_AVERAGE_MIN_BATCH", 1)
     X, y = _simulated(600, seed=5)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         classifier = Classifier(**{**QUICK, "restarts": 1}, max_steps=500).fit(X, y)
-    assert classifier.fit_report_["parameter_average_decay"] == model_module._FAST_AVERAGE_DECAY
+    assert classifier.fit_report_["parameter_average_decay"] == fast_module._FAST_AVERAGE_DECAY
     returned = list(classifier._network.parameters())  # Linear weights are (out, in)
 
     def same(snapshot):
@@ -587,7 +589,7 @@ def test_shuffle_once_fit_reads_batches_as_slices_of_one_array(monkeypatch):
     monkeypatch.setattr(_BatchedRestarts, "compute_gradients", recording)
     X, y = _simulated(3_000, seed=5)  # 2,700 rows fitted, batches of 256
     for gate, shuffled_once in ((1, True), (10**12, False)):
-        monkeypatch.setattr(model_module, "_FAST_SHUFFLE_ONCE_MIN_BATCH", gate)
+        monkeypatch.setattr(fast_module, "_FAST_SHUFFLE_ONCE_MIN_BATCH", gate)
         seen.clear()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -831,3 +833,73 @@ def test_fused_adam_steps_like_torch_adam():
         assert torch.equal(got, want)
     state = optimizers[0].state[next(iter(ours.parameters()))]
     assert state["step"].item() == 45
+
+
+# --- Weight decay that fades with the training-set size (issue 19) ---------------------------
+
+
+@pytest.mark.parametrize(
+    "n_rows, reference, expected",
+    [
+        (50_000, 100_000, 1e-4),
+        (100_000, 100_000, 1e-4),
+        (10**6, 100_000, 1e-5),
+        (10**6, None, 1e-4),
+    ],
+)
+def test_fast_weight_decay_is_constant_then_falls_as_one_over_n(n_rows, reference, expected):
+    assert fast_weight_decay(1e-4, n_rows, reference) == pytest.approx(expected, rel=1e-12)
+
+
+def test_fast_fit_uses_the_scaled_weight_decay_and_the_paper_recipe_does_not(monkeypatch):
+    # A 3,000-row fit with weight_decay_rows=1,000 must run Adam with a third of the decay
+    # (the report says so) and so differ from the constant-decay fit; the paper recipe ignores
+    # weight_decay_rows.
+    seen = []
+    original = model_module._FusedAdam.__init__
+
+    def recording(self, params, lr, weight_decay=0.0, **kwargs):
+        seen.append(weight_decay)
+        original(self, params, lr, weight_decay=weight_decay, **kwargs)
+
+    monkeypatch.setattr(model_module._FusedAdam, "__init__", recording)
+    X, y = _simulated(3_000, seed=2)
+    fits = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for rows in (1_000, None):
+            classifier = Classifier(**QUICK, max_steps=300, weight_decay_rows=rows).fit(X, y)
+            fits[rows] = classifier.predict_proba(X[:200])
+            expected = 1e-4 * (1_000 / 3_000 if rows else 1.0)
+            assert classifier.fit_report_["weight_decay"] == pytest.approx(expected)
+            assert seen[-1] == pytest.approx(expected)
+        paper_decays = []
+        adam = torch.optim.Adam
+
+        def recording_adam(params, **kwargs):
+            paper_decays.append(kwargs.get("weight_decay"))
+            return adam(params, **kwargs)
+
+        monkeypatch.setattr(torch.optim, "Adam", recording_adam)
+        Classifier(**QUICK, recipe="paper", max_steps=20, weight_decay_rows=10).fit(X, y)
+    assert not np.array_equal(fits[1_000], fits[None])
+    # The paper recipe's full-batch Adam keeps the constant decay, whatever weight_decay_rows.
+    assert paper_decays and all(decay == 1e-4 for decay in paper_decays)
+
+
+def test_a_file_saved_before_weight_decay_rows_loads_as_constant_decay(tmp_path):
+    X, y = _simulated(600, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        classifier = Classifier(**QUICK, max_steps=100).fit(X, y)
+    path = tmp_path / "old.pt"
+    classifier.save(path)
+    payload = torch.load(path, weights_only=True)
+    del payload["hyperparameters"]["weight_decay_rows"]
+    torch.save(payload, path)
+    loaded = Classifier.load(path)
+    assert loaded.weight_decay_rows is None
+    np.testing.assert_array_equal(loaded.predict_proba(X[:50]), classifier.predict_proba(X[:50]))
+    assert Classifier.load(tmp_path / "old.pt").weight_decay_rows is None
+    classifier.save(tmp_path / "new.pt")
+    assert Classifier.load(tmp_path / "new.pt").weight_decay_rows == classifier.weight_decay_rows

@@ -121,7 +121,7 @@ def test_sweep_priors_on_a_large_test_set_sit_beside_the_small_ones(simulated):
         _train(root, size, "prefix", tag, max_steps=60)
         prediction_paths[("base", size)] = root / f"{tag}.parquet"
     model_paths["base"] = root / "pcp_n4000.pt"
-    overshoot, kl, pcp = evaluate_simulation_sweep(
+    overshoot, kl, pcp, verdict, reliability = evaluate_simulation_sweep(
         prediction_paths,
         root / "test.parquet",
         seed=3,
@@ -134,6 +134,9 @@ def test_sweep_priors_on_a_large_test_set_sit_beside_the_small_ones(simulated):
     assert set(pcp["test_rows"]) == {3_000, 100_000}
     assert set(pcp["model"]) == {"base", "analytic posterior"}
     assert set(kl["size"]) == {1_000, 4_000}
+    # The verdict and the reliability curves are those of the largest model on the large set.
+    assert set(verdict["test_rows"]) == set(reliability["test_rows"]) == {100_000}
+    assert set(verdict["model"]) == {"base"} and set(verdict["size"]) == {4_000}
     analytic = pcp[pcp["model"] == "analytic posterior"].set_index(["test_rows", "class"])
     # The analytic posterior's PCP is consistent with the truth on either test set, and the
     # large set's standard error is about sqrt(100,000 / 3,000) = 5.8 times smaller.

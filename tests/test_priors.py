@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from deweight.errors import ConvergenceWarning, DeweightWarning
+from deweight.errors import ConvergenceWarning, DeweightWarning, NotFittedError
 from deweight.priors import (
     PCPResult,
     PredictionConsistentPrior,
@@ -550,7 +550,7 @@ def test_result_is_immutable():
 def test_estimator_class_fits_and_debiases():
     probs = standard_problem((0.4, 0.4, 0.2))
     estimator = PredictionConsistentPrior(model_prior=[0.4, 0.4, 0.2], method="squarem")
-    with pytest.raises(RuntimeError, match="fit"):
+    with pytest.raises(NotFittedError, match="not fitted yet"):
         estimator.predict_proba(probs)
     assert estimator.fit(probs) is estimator
     direct = prediction_consistent_prior(probs, [0.4, 0.4, 0.2], method="squarem")

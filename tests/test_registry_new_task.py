@@ -38,6 +38,7 @@ SITECUSTOMIZE = textwrap.dedent(
         density_figure="",
         overshoot_figure="",
         split_table="",
+        reliability_figure="",
     )
     registry._ENTRIES = (*registry._ENTRIES, _entry)
     registry.REGISTRY = registry._index(registry._ENTRIES)
@@ -69,15 +70,22 @@ def new_entry() -> registry.TaskSpec:
         density_figure="",
         overshoot_figure="",
         split_table="",
+        reliability_figure="",
     )
 
 
 def test_a_new_entry_gets_generic_output_names_and_keeps_the_paper_names_of_the_others():
     entry = new_entry()
-    assert (entry.density_figure, entry.overshoot_figure, entry.split_table) == (
+    assert (
+        entry.density_figure,
+        entry.overshoot_figure,
+        entry.split_table,
+        entry.reliability_figure,
+    ) == (
         f"density_{NEW_TASK}",
         f"overshoot_{NEW_TASK}",
         f"classes_{NEW_TASK}",
+        f"reliability_{NEW_TASK}",
     )
     index = registry._index((*registry._ENTRIES, entry))
     assert set(index) == {*registry.REGISTRY, ("bundled", NEW_TASK)}
@@ -146,6 +154,8 @@ def test_the_workflow_lists_every_output_of_a_new_task_with_no_rule_edited(new_t
         f"results/bundled/figures/density_{NEW_TASK}.png": "density_figure",
         f"results/bundled/figures/overshoot_{NEW_TASK}.pdf": "overshoot_figure",
         f"results/bundled/figures/overshoot_{NEW_TASK}.csv": "overshoot_figure",
+        f"results/bundled/tables/reliability_{NEW_TASK}.csv": "evaluate_real",
+        f"results/bundled/figures/reliability_{NEW_TASK}.png": "reliability_figure",
     }
     for path, rule in expected.items():
         assert rule_of.get(path) == rule, path

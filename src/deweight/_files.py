@@ -23,6 +23,7 @@ __all__ = [
     "METADATA_KEY",
     "atomic_path",
     "read_parquet_with_metadata",
+    "read_sha256sums",
     "write_csv_atomic",
     "write_parquet_atomic",
 ]
@@ -110,3 +111,25 @@ def write_csv_atomic(frame: pd.DataFrame, path: str | os.PathLike, **to_csv_kwar
     to_csv_kwargs.setdefault("index", False)
     with atomic_path(path) as temporary:
         frame.to_csv(temporary, **to_csv_kwargs)
+
+
+def read_sha256sums(directory: str | os.PathLike) -> dict[str, str]:
+    """File name -> SHA-256 hex digest, from ``directory/SHA256SUMS`` (``sha256sum`` format).
+
+    Raises
+    ------
+    ValueError
+        If the file is missing, or a line is not ``<sha256>  <file name>`` (naming the line).
+    """
+    sums_path = Path(directory) / "SHA256SUMS"
+    if not sums_path.is_file():
+        raise ValueError(f"no SHA256SUMS in {directory}; cannot verify the bundled data")
+    listed: dict[str, str] = {}
+    for number, line in enumerate(sums_path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split(maxsplit=1)
+        if len(parts) != 2 or len(parts[0]) != 64:
+            raise ValueError(f"{sums_path}:{number}: not '<sha256>  <file name>': {line!r}")
+        listed[parts[1].strip().lstrip("*")] = parts[0].lower()
+    return listed

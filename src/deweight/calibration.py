@@ -33,8 +33,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from deweight._estimator import EstimatorParams
 from deweight._validation import check_labels, check_probabilities
-from deweight.errors import ConvergenceWarning
+from deweight.errors import ConvergenceWarning, NotFittedError
 
 __all__ = [
     "CALIBRATION_METHODS",
@@ -124,7 +125,7 @@ def _nll_and_grad(
     return nll, grad
 
 
-class Calibrator:
+class Calibrator(EstimatorParams):
     """Recalibrate classifier probabilities on labelled rows (temperature, bias, vector scaling).
 
     Fit on labelled rows from the population the probabilities will be used on (a development
@@ -177,17 +178,23 @@ class Calibrator:
     """
 
     def __init__(self, method: str = "bcts", *, max_iter: int = 1000, tol: float = 1e-10):
-        if method not in CALIBRATION_METHODS:
+        # Only stored: fit checks them (the scikit-learn convention; see set_params).
+        self.method = method
+        self.max_iter = max_iter
+        self.tol = tol
+
+    def _checked_settings(self) -> tuple[int, float]:
+        """``max_iter`` and ``tol`` as int and float; a ValueError for a bad setting."""
+        if self.method not in CALIBRATION_METHODS:
             raise ValueError(
-                f"method must be one of {', '.join(CALIBRATION_METHODS)}, got {method!r}"
+                f"method must be one of {', '.join(CALIBRATION_METHODS)}, got {self.method!r}"
             )
-        if int(max_iter) != max_iter or max_iter < 1:
+        max_iter, tol = self.max_iter, self.tol
+        if isinstance(max_iter, bool) or int(max_iter) != max_iter or max_iter < 1:
             raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
         if not (tol > 0 and np.isfinite(tol)):
             raise ValueError(f"tol must be a positive finite number, got {tol!r}")
-        self.method = method
-        self.max_iter = int(max_iter)
-        self.tol = float(tol)
+        return int(max_iter), float(tol)
 
     def __repr__(self) -> str:
         return f"Calibrator(method={self.method!r})"
@@ -216,14 +223,16 @@ class Calibrator:
         Raises
         ------
         ValueError
-            If a row of ``probs`` is not a probability vector (NaN, negative, not summing to
-            one), a label is outside ``[0, C)`` or the lengths differ, a weight is negative or
-            non-finite, or a class has no labelled row. The message names the row or class.
+            If a setting (``method``, ``max_iter``, ``tol``) is invalid, a row of ``probs`` is
+            not a probability vector (NaN, negative, not summing to one), a label is outside
+            ``[0, C)`` or the lengths differ, a weight is negative or non-finite, or a class
+            has no labelled row. The message names the setting, row or class.
         """
         from scipy.optimize import minimize
 
         from deweight.priors import _check_weights, effective_prior
 
+        max_iter, tol = self._checked_settings()
         probs = check_probabilities(probs, atol=atol)
         n_rows, n_classes = probs.shape
         labels = check_labels(labels, n_classes)
@@ -264,7 +273,7 @@ class Calibrator:
             jac=True,
             method="L-BFGS-B",
             bounds=bounds,
-            options={"maxiter": self.max_iter, "gtol": self.tol, "ftol": 1e-15},
+            options={"maxiter": max_iter, "gtol": tol, "ftol": 1e-15},
         )
         params = np.asarray(result.x, dtype=np.float64)
         nll_after = float(result.fun)
@@ -312,12 +321,14 @@ class Calibrator:
 
         Raises
         ------
+        NotFittedError
+            If the calibrator is not fitted (a :class:`ValueError` too).
         ValueError
-            If the calibrator is not fitted, ``probs`` has another number of classes, or a row
+            If ``probs`` has another number of classes than the fitted data, or a row
             is not a probability vector (the message names it).
         """
         if not hasattr(self, "n_classes_"):
-            raise ValueError("this Calibrator is not fitted yet; call fit(probs, labels) first")
+            raise NotFittedError("this Calibrator is not fitted yet; call fit(probs, labels) first")
         probs = check_probabilities(probs, atol=atol)
         if probs.shape[1] != self.n_classes_:
             raise ValueError(
@@ -466,6 +477,8 @@ def cross_fitted_calibrator(
         For bad folds or labels (:func:`stratified_folds`), a ``fit_predict`` answer of the
         wrong shape (naming the fold), or probabilities the calibrator refuses.
     """
+    calibrator = Calibrator(method)
+    calibrator._checked_settings()  # a bad method fails before any fold model is trained
     labels = np.asarray(labels)
     assignment = stratified_folds(labels, folds, seed=seed)
     out_of_fold = None
@@ -482,5 +495,5 @@ def cross_fitted_calibrator(
                 "same classes in every fold"
             )
         out_of_fold[held] = probs
-    calibrator = Calibrator(method).fit(out_of_fold, labels, atol=atol)
+    calibrator.fit(out_of_fold, labels, atol=atol)
     return CrossFit(calibrator=calibrator, probabilities=out_of_fold, folds=assignment)

@@ -92,13 +92,19 @@ CLASSES: Mapping[str, ClassStyle] = MappingProxyType(
 )
 
 #: The workflow outputs each task has, by the :class:`TaskSpec` attribute that names them:
-#: its density figure (Figs. 4-5), overshoot figure (Figs. 8-9) and class-count table
-#: (Tables 3-4).
-OUTPUT_KINDS: tuple[str, ...] = ("density_figure", "overshoot_figure", "split_table")
+#: its density figure (Figs. 4-5), overshoot figure (Figs. 8-9), class-count table
+#: (Tables 3-4) and, beyond the paper, its reliability figure.
+OUTPUT_KINDS: tuple[str, ...] = (
+    "density_figure",
+    "overshoot_figure",
+    "split_table",
+    "reliability_figure",
+)
 _DEFAULT_OUTPUT_PREFIX = {
     "density_figure": "density",
     "overshoot_figure": "overshoot",
     "split_table": "classes",
+    "reliability_figure": "reliability",
 }
 
 
@@ -137,10 +143,11 @@ class TaskSpec:
         How titles and captions name the data (and the ``data_source`` column of tables).
     description : str
         One sentence on what the catalogue is, with the paper's section (also in captions).
-    density_figure, overshoot_figure, split_table : str
-        Names of the task's density figure, overshoot figure and class-count table
-        (``results/<source>/figures/<name>.pdf``, ``results/<source>/tables/<name>.csv``);
-        by default ``density_<task>``, ``overshoot_<task>`` and ``classes_<task>``.
+    density_figure, overshoot_figure, split_table, reliability_figure : str
+        Names of the task's density figure, overshoot figure, class-count table and
+        reliability figure (``results/<source>/figures/<name>.pdf``,
+        ``results/<source>/tables/<name>.csv``); by default ``density_<task>``,
+        ``overshoot_<task>``, ``classes_<task>`` and ``reliability_<task>``.
     density_panels : tuple of (str, str)
         The colour pairs (x, y) of the density figure's panels.
     density_by_class : bool
@@ -168,6 +175,7 @@ class TaskSpec:
     density_figure: str = ""
     overshoot_figure: str = ""
     split_table: str = ""
+    reliability_figure: str = ""
 
     def __post_init__(self) -> None:
         where = f"{self.source}/{self.task}"
@@ -351,7 +359,7 @@ def outputs(kind: str, source: str | None = None) -> dict[str, str]:
     Parameters
     ----------
     kind : str
-        ``density_figure``, ``overshoot_figure`` or ``split_table``.
+        ``density_figure``, ``overshoot_figure``, ``split_table`` or ``reliability_figure``.
     source : str, optional
         Only the tasks of this data source (default: every source).
 

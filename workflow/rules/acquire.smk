@@ -113,6 +113,9 @@ if lookup(dpath="data/source", within=config) == "archive":
             "../scripts/acquire_bzcat5.py"
 
     rule acquire_4lac:
+        input:
+            # source: bundled reads the official DR1 files shipped in resources/bundled/.
+            bundled=lac_bundled_files(),
         output:
             **archive_outputs("4lac"),
         log:

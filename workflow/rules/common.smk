@@ -107,6 +107,7 @@ SOURCE_LABELS = {
 # class-count table (Tables 3-4).
 DENSITY_FIGURES = registry.outputs("density_figure")
 OVERSHOOT_FIGURES = registry.outputs("overshoot_figure")
+RELIABILITY_FIGURES = registry.outputs("reliability_figure")
 SPLIT_TABLES = registry.outputs("split_table")
 
 
@@ -116,6 +117,7 @@ wildcard_constraints:
     task="|".join(registry.TASK_NAMES),
     density_figure="|".join(DENSITY_FIGURES),
     overshoot_figure="|".join(OVERSHOOT_FIGURES),
+    reliability_figure="|".join(RELIABILITY_FIGURES),
     split_table="|".join(SPLIT_TABLES),
     size=r"\d+",
 
@@ -168,8 +170,9 @@ def all_outputs():
         rules.simulate_data.output.table1,
         rules.simulate_data.output.table2,
         rules.evaluate_simulation.output.pcp,
+        rules.evaluate_simulation.output.verdict,
     ]
-    for fig in ("fig1", "fig2", "fig3", "fig6", "fig7"):
+    for fig in ("fig1", "fig2", "fig3", "fig6", "fig7", "reliability_simulation"):
         outputs += list(getattr(rules, fig).output)
     outputs += expand(
         rules.class_table.output[0],
@@ -190,6 +193,7 @@ def all_outputs():
     for rule, kind in (
         (rules.density_figure, "density_figure"),
         (rules.overshoot_figure, "overshoot_figure"),
+        (rules.reliability_figure, "reliability_figure"),
     ):
         for name in registry.outputs(kind, SOURCE):
             outputs += expand(list(rule.output), source=SOURCE, **{kind: name})
@@ -258,11 +262,20 @@ def input_file(item, source):
     return item.format(lac_release=config["prepare"]["lac_release"])
 
 
+def lac_bundled_files():
+    """The bundled 4LAC files archive.4lac reads when its source is bundled, else none."""
+    lac = config["archive"]["4lac"]
+    return list(lac["bundled"]["files"]) if lac["source"] == "bundled" else []
+
+
 def blazar_catalog_inputs(wildcards):
     """The BZCAT and 4LAC files of the merged blazar catalogue (deweight._workflow_inputs)."""
     require_archive_mode(wildcards)
     files = BLAZAR_CATALOG_INPUTS[wildcards.source]
-    return {role: input_file(item, wildcards.source) for role, item in files.items()}
+    inputs = {role: input_file(item, wildcards.source) for role, item in files.items()}
+    if wildcards.source == "bundled" and config["prepare"]["lac_low_latitude"]:
+        inputs["lac_low"] = inputs["lac"].replace("_highlat.fits", "_lowlat.fits")
+    return inputs
 
 
 def task_inputs(wildcards):

@@ -21,6 +21,12 @@ rule evaluate_simulation:
             "pcp_simulation",
             "1. Simulation",
         ),
+        verdict=table_report(
+            results_file("simulation/tables/bias_verdict.csv"),
+            "bias_verdict_simulation",
+            "1. Simulation",
+        ),
+        reliability=results_file("simulation/tables/reliability.csv"),
     log:
         log_file("simulation/evaluate.log"),
     conda:
@@ -31,8 +37,9 @@ rule evaluate_simulation:
         seed=config["seed"],
         pcp=pcp_solver(),
         n_test_large=config["simulation"]["n_test_large"],
+        z_threshold=config["verdict"]["z_threshold"],
     message:
-        "Evaluating the simulation sweep: overshoot, KL divergence and the Sect. 4.1 priors"
+        "Evaluating the simulation sweep: overshoot, KL divergence, the Sect. 4.1 priors, bias verdict and reliability"
     script:
         "../scripts/evaluate_simulation.py"
 
@@ -77,6 +84,7 @@ rule evaluate_real:
         overshoot=results_file("{source}/tables/overshoot_{task}.csv"),
         pcp=results_file("{source}/tables/pcp_{task}.csv"),
         verdict=results_file("{source}/tables/bias_verdict_{task}.csv"),
+        reliability=results_file("{source}/tables/reliability_{task}.csv"),
     log:
         log_file("{source}/evaluate_{task}.log"),
     conda:

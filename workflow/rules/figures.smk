@@ -87,6 +87,34 @@ rule fig7:
         "../scripts/plot_kl.py"
 
 
+# Beyond the paper: each case's probabilities against the analytic posterior, per class, at
+# the largest size on the large test set.
+
+
+rule reliability_simulation:
+    input:
+        rules.evaluate_simulation.output.reliability,
+    output:
+        **figure_outputs(
+            results_file("simulation/figures"),
+            "reliability",
+            "reliability_simulation",
+            "1. Simulation",
+        ),
+    log:
+        log_file("simulation/reliability.log"),
+    conda:
+        "../../envs/deweight.yaml"
+    params:
+        source_label=SIMULATION_LABEL,
+        class_names=SIMULATION_CLASS_NAMES,
+        reference="analytic",
+    message:
+        "Reliability of the largest simulation models against the analytic posterior"
+    script:
+        "../scripts/plot_reliability.py"
+
+
 # Figs. 6-7 recipe against recipe: their own targets, not part of `all` (the paper recipe
 # takes minutes per model on CPU), e.g.
 #   snakemake --cores 2 results/simulation/figures/fig7_recipes.pdf
@@ -188,3 +216,26 @@ rule overshoot_figure:
         "{params.output_title}: overshoot vs training-set size, {params.title} task ({wildcards.source} data)"
     script:
         "../scripts/plot_overshoot.py"
+
+
+rule reliability_figure:
+    input:
+        task_output(rules.evaluate_real.output.reliability, "reliability_figure"),
+    output:
+        **figure_outputs(
+            results_file("{source}/figures"),
+            "{reliability_figure}",
+            "reliability_real",
+            "2. Real data",
+        ),
+    log:
+        log_file("{source}/{reliability_figure}.log"),
+    conda:
+        "../../envs/deweight.yaml"
+    params:
+        **output_params("reliability_figure"),
+        reference="observed",
+    message:
+        "Reliability of the {params.title} models on the test split ({wildcards.source} data)"
+    script:
+        "../scripts/plot_reliability.py"

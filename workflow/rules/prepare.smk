@@ -14,7 +14,12 @@ rule blazar_catalog:
     params:
         prepare=lambda wc: {
             key: config["prepare"][key]
-            for key in ("blazar_merge_radius_arcsec", "drop_4lac", "lac_release")
+            for key in (
+                "blazar_merge_radius_arcsec",
+                "drop_4lac",
+                "lac_release",
+                "lac_low_latitude",
+            )
         },
     message:
         "Merging Roma-BZCAT 5 and 4LAC into one blazar catalogue ({wildcards.source} data)"

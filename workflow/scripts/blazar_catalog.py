@@ -6,7 +6,7 @@ from pathlib import Path
 from deweight import catalog
 from deweight._files import write_parquet_atomic
 from deweight._workflow import run_logged
-from deweight.catalog.blazars import LAC_FITS_COLUMNS
+from deweight.lac_columns import LAC_FITS_COLUMNS
 
 
 def main(smk):
@@ -17,7 +17,11 @@ def main(smk):
     # The bundled FITS file of the configured release, or the archive's 4lac.parquet, which
     # deweight.archive.acquire_4lac writes under the DR3 FITS names whatever its source.
     release = prepare["lac_release"] if smk.wildcards.source == "bundled" else "dr3"
-    lac = catalog.read_4lac(smk.input.lac, columns=LAC_FITS_COLUMNS[release])
+    # prepare.lac_low_latitude adds the release's low-latitude table (|b| < 10 deg).
+    tables = [smk.input.lac, *([smk.input.lac_low] if "lac_low" in smk.input.keys() else [])]
+    lac = catalog.read_4lac(
+        tables if len(tables) > 1 else tables[0], columns=LAC_FITS_COLUMNS[release]
+    )
     merged = catalog.merge_blazar_catalogs(
         bzcat,
         lac,

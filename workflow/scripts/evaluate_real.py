@@ -1,4 +1,4 @@
-"""Overshoot (Figs. 8-9), PCPs and bias verdict of one real-data task."""
+"""Overshoot (Figs. 8-9), PCPs, bias verdict and reliability curves of one real-data task."""
 
 import itertools
 
@@ -15,7 +15,7 @@ def main(smk):
         ("variant", "size_requested"),
         expected=itertools.product(smk.params.variants, smk.params.sizes),
     )
-    overshoot, priors, verdict = evaluate_real_sweep(
+    overshoot, priors, verdict, reliability = evaluate_real_sweep(
         paths,
         task=smk.wildcards.task,
         seed=smk.params.seed,
@@ -25,6 +25,7 @@ def main(smk):
     write_csv_atomic(overshoot, smk.output.overshoot)
     write_csv_atomic(priors, smk.output.pcp)
     write_csv_atomic(verdict, smk.output.verdict)
+    write_csv_atomic(reliability, smk.output.reliability)
 
 
 run_logged(main, snakemake)  # noqa: F821

@@ -1,4 +1,4 @@
-"""Overshoot (Fig. 6), KL divergence (Fig. 7) and the Sect. 4.1 prior table."""
+"""Overshoot (Fig. 6), KL divergence (Fig. 7), the Sect. 4.1 priors, verdict and reliability."""
 
 import itertools
 
@@ -16,17 +16,17 @@ def main(smk):
         ("variant", "size_requested"),
         expected=itertools.product(smk.params.variants, smk.params.sizes),
     )
-    overshoot, kl, priors = evaluate_simulation_sweep(
+    tables = evaluate_simulation_sweep(
         paths,
         smk.input.test,
         seed=smk.params.seed,
         **smk.params.pcp,
         model_paths={variant: smk.input[f"model_{variant}"] for variant in smk.params.variants},
         n_test_large=smk.params.n_test_large,
+        z_threshold=smk.params.z_threshold,
     )
-    write_csv_atomic(overshoot, smk.output.overshoot)
-    write_csv_atomic(kl, smk.output.kl)
-    write_csv_atomic(priors, smk.output.pcp)
+    for name in ("overshoot", "kl", "pcp", "verdict", "reliability"):
+        write_csv_atomic(getattr(tables, name), smk.output[name])
 
 
 run_logged(main, snakemake)  # noqa: F821

@@ -1,17 +1,19 @@
-"""4LAC with its counterpart positions: the Fermi-LAT FITS files, or VizieR as an alternative.
+"""4LAC with its counterpart positions: the paper's DR1, the Fermi-LAT DR3 files, or VizieR.
 
 Lake & Tsai (2022, Sect. 3.4) match Roma-BZCAT to the position of each 4LAC source's
-counterpart (their "radio companion"). That position is certain to exist in the
-Fermi-LAT FITS files (``RA_Counterpart``/``DEC_Counterpart`` in DR3, ``RA_Count``/
-``Dec_Count`` in DR1), so those files are the default source: downloaded like the Clarke
-et al. file (streamed, resumable, checksummed when a checksum is known, provenance
-sidecar). The VizieR table is a configurable alternative whose labels are mapped
+counterpart (their "radio companion"). That position is certain to exist in the official
+Fermi-LAT FITS files (``RA_Counterpart``/``DEC_Counterpart`` in DR1 and DR3 alike). The
+paper used DR1, whose download location could not be verified offline
+(``shared/ARCHIVE_FACTS.md``), so the default source is ``bundled``: the official DR1 files
+(v19) shipped in ``resources/bundled/``, checked against their SHA-256 in ``SHA256SUMS``.
+``fermi`` downloads the DR3 files from the FSSC like the Clarke et al. file (streamed,
+resumable, checksummed when a checksum is known, provenance sidecar). The VizieR table is a configurable alternative whose labels are mapped
 explicitly in the config, because VizieR uses its own labels (``4FGL``, ``RAJ2000``,
 ``Class``, ...) and whether its 4LAC tables carry the counterpart position, under which
 label, is not verified (``shared/ARCHIVE_FACTS.md``).
 
 Whatever the source, the table goes through one explicit column map
-(:func:`deweight.catalog.blazars.lac_column_map`); a table lacking a mapped column stops
+(:func:`deweight.lac_columns.lac_column_map`); a table lacking a mapped column stops
 the rule with a message naming the service, the table and the columns it has, and
 nothing is written. The output always has the Fermi-LAT DR3 column names
 (:data:`LAC_OUTPUT_COLUMNS`), so :func:`deweight.catalog.read_4lac` reads it unchanged.
@@ -28,10 +30,12 @@ from urllib.parse import urljoin
 import pandas as pd
 from astropy.table import Table
 
-from deweight.catalog.blazars import LAC_FITS_COLUMNS, lac_column_map
+from deweight._files import read_sha256sums
+from deweight.lac_columns import LAC_FITS_COLUMNS, lac_column_map
 
-from .errors import ArchiveResponseError, RowCountMismatchError
-from .files import Provenance, provenance_path_for, write_parquet_atomic
+from .downloads import _reuse_download, download_with_resume
+from .errors import ArchiveResponseError, ChecksumMismatchError, RowCountMismatchError
+from .files import Provenance, file_digest, provenance_path_for, write_parquet_atomic
 from .network import NetworkSettings, probe_service
 from .vizier import (
     VIZIER_SERVICE,
@@ -40,13 +44,13 @@ from .vizier import (
     resolve_4lac_spec,
     table_to_frame,
 )
-from .zenodo import _reuse_download, download_with_resume
 
 __all__ = ["FERMI_SERVICE", "LAC_OUTPUT_COLUMNS", "acquire_4lac", "fermi_file_urls"]
 
 log = logging.getLogger(__name__)
 
 FERMI_SERVICE = "Fermi-LAT FSSC"
+BUNDLED_4LAC = "bundled Fermi-LAT 4LAC DR1 (official v19 files)"
 
 #: Role -> column name of the 4LAC output (the DR3 FITS names), plus ``source_table``.
 LAC_OUTPUT_COLUMNS = LAC_FITS_COLUMNS["dr3"]
@@ -121,6 +125,43 @@ def _acquire_fermi(settings: Mapping[str, Any], network: NetworkSettings):
     )
 
 
+def _bundled_sha256(path: Path) -> str:
+    """The SHA-256 the ``SHA256SUMS`` file beside ``path`` lists for it."""
+    try:
+        listed = read_sha256sums(path.parent)
+    except ValueError as error:
+        raise ArchiveResponseError(f"{path}: {error}; refusing an unverified 4LAC") from None
+    if path.name not in listed:
+        raise ArchiveResponseError(
+            f"{path} has no checksum in {path.parent / 'SHA256SUMS'}; refusing an unverified 4LAC"
+        )
+    return listed[path.name]
+
+
+def _acquire_bundled(settings: Mapping[str, Any]):
+    """The paper's 4LAC DR1 from its bundled copy of the official Fermi-LAT files, verified."""
+    parts, files = [], []
+    for name in settings["files"]:
+        path = Path(name)
+        expected, actual = _bundled_sha256(path), file_digest(path, "sha256")
+        if actual != expected:
+            raise ChecksumMismatchError(
+                f"{path} has SHA-256 {actual}, not the {expected} of SHA256SUMS: the bundled 4LAC "
+                "was changed; restore it from git"
+            )
+        parts.append(_mapped_frame(_fits_frame(path), settings["columns"], BUNDLED_4LAC, path.name))
+        files.append({"file_name": str(path), "sha256": actual})
+        log.info("%s: %s (SHA-256 verified) -> %d rows", BUNDLED_4LAC, path, len(parts[-1]))
+    query = [f"read {entry['file_name']}" for entry in files]
+    return (
+        pd.concat(parts, ignore_index=True),
+        BUNDLED_4LAC,
+        "resources/bundled",
+        query,
+        {"files": files},
+    )
+
+
 def _acquire_vizier(settings: Mapping[str, Any], server: str | None, network: NetworkSettings):
     if not server:
         raise ValueError(
@@ -148,8 +189,9 @@ def acquire_4lac(
     Parameters
     ----------
     settings : mapping
-        The ``archive.4lac`` config: ``source`` (``fermi`` or ``vizier``) and that source's
-        block. ``fermi``: ``page_url``, ``files``, ``checksums`` (file name ->
+        The ``archive.4lac`` config: ``source`` (``bundled``, ``fermi`` or ``vizier``) and that
+        source's block. ``bundled``: ``files`` (paths, each listed in the ``SHA256SUMS`` beside
+        it), ``columns``, ``expected_rows``. ``fermi``: ``page_url``, ``files``, ``checksums`` (file name ->
         ``md5:``/``sha256:``; optional), ``columns``, ``expected_rows``, ``download_dir``.
         ``vizier``: ``release``, ``catalog``, ``table``, ``columns``, ``expected_rows``.
     output : path
@@ -175,10 +217,14 @@ def acquire_4lac(
         The rows do not add up to ``expected_rows``; nothing is written.
     """
     source = settings["source"]
-    if source not in ("fermi", "vizier"):
-        raise ValueError(f"archive.4lac.source must be 'fermi' or 'vizier', not {source!r}")
+    if source not in ("bundled", "fermi", "vizier"):
+        raise ValueError(
+            f"archive.4lac.source must be 'bundled', 'fermi' or 'vizier', not {source!r}"
+        )
     chosen = settings[source]
-    if source == "fermi":
+    if source == "bundled":
+        frame, service, service_url, query, extra = _acquire_bundled(chosen)
+    elif source == "fermi":
         frame, service, service_url, query, extra = _acquire_fermi(chosen, network)
     else:
         frame, service, service_url, query, extra = _acquire_vizier(chosen, vizier_server, network)

@@ -15,6 +15,7 @@ within the same specObjID ranges, so all three tables come in the same chunks.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -305,12 +306,38 @@ def query_skyserver(
         response = client.query_sql_async(
             sql, timeout=settings.request_timeout, data_release=data_release, cache=False
         )
+    _raise_for_sql_error(response, sql)
     raise_for_http_status(response, SKYSERVER_SERVICE)
     return parse_skyserver_csv(
         response.text,
         expected_columns,
         url=response.url,
         content_type=response.headers.get("Content-Type", ""),
+    )
+
+
+def _raise_for_sql_error(response, sql: str) -> None:
+    """SkyServer answers an SQL error with HTTP 500 and a JSON body: a permanent error.
+
+    Retrying it for minutes as if the server were busy would only repeat the same error, so
+    the message the body carries is raised at once. The body's keys are unverified
+    (``shared/ARCHIVE_FACTS.md``): any key with "message" in its name is read, else the body.
+    """
+    if response.status_code < 500 or "json" not in response.headers.get("Content-Type", ""):
+        return
+    try:
+        body = response.json()
+    except ValueError:
+        return
+    messages = [
+        str(value).strip()
+        for key, value in (body.items() if isinstance(body, dict) else [])
+        if "message" in str(key).lower() and str(value).strip()
+    ]
+    found = "; ".join(messages) or json.dumps(body)[:500]
+    raise ArchiveResponseError(
+        f"{SKYSERVER_SERVICE} rejected the SQL query (HTTP {response.status_code}): {found}. "
+        f"Query: {' '.join(sql.split())[:300]}"
     )
 
 

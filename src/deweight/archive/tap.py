@@ -28,6 +28,7 @@ from .errors import (
     TruncatedResultError,
 )
 from .network import (
+    TRANSIENT_REQUEST_ERRORS,
     NetworkSettings,
     TimeoutSession,
     call_with_retries,
@@ -132,7 +133,7 @@ def _wait_for_completion(job, service_name: str, settings: NetworkSettings, slee
     deadline = time.monotonic() + settings.tap_job_timeout_s
     interval = settings.tap_poll_initial_s
     while True:
-        phase = job.phase
+        phase = _current_phase(job, service_name)
         if phase == "COMPLETED":
             return
         if phase in {"ERROR", "ABORTED"}:
@@ -145,6 +146,7 @@ def _wait_for_completion(job, service_name: str, settings: NetworkSettings, slee
                 f"{service_name} TAP job {job.url} ended in phase {phase}: {summary}"
             )
         if time.monotonic() >= deadline:
+            phase = phase or "unknown (its last polls failed)"
             raise TapJobTimeoutError(
                 f"{service_name} TAP job {job.url} still in phase {phase} after "
                 f"{settings.tap_job_timeout_s:g} s (archive.network.tap_job_timeout_s); "
@@ -155,6 +157,22 @@ def _wait_for_completion(job, service_name: str, settings: NetworkSettings, slee
         )
         sleep(min(interval, max(0.0, deadline - time.monotonic())))
         interval = min(settings.tap_poll_max_s, interval * 1.5)
+
+
+def _current_phase(job, service_name: str) -> str | None:
+    """The job's phase, or None when this poll failed transiently.
+
+    pyvo polls with a fixed read timeout (10 s) that a session's timeout does not lengthen,
+    and IRSA's job pages can take longer to answer (``shared/ARCHIVE_FACTS.md``). A running
+    job is not lost by a slow poll: the same job is polled again, up to the job's own time
+    limit, instead of being aborted and the query resubmitted.
+    """
+    try:
+        with _translated_pyvo_errors(service_name, job.url):
+            return job.phase
+    except (TransientServiceError, *TRANSIENT_REQUEST_ERRORS) as error:
+        log.warning("%s: polling job %s failed (%s); polling it again", service_name, job.url, error)
+        return None
 
 
 def _fetch_result(job, service_name: str, maxrec: int) -> Table:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,7 +18,12 @@ from astropy.table import Table
 from astroquery import cache_conf
 from astroquery.vizier import Vizier
 
-from .errors import ArchiveResponseError, RowCountMismatchError, TruncatedResultError
+from .errors import (
+    ArchiveResponseError,
+    RowCountMismatchError,
+    TransientServiceError,
+    TruncatedResultError,
+)
 from .files import Provenance, provenance_path_for, write_parquet_atomic
 from .network import NetworkSettings, call_with_retries, probe_service, raise_for_http_status
 from .tap import votable_reports_overflow
@@ -137,34 +143,20 @@ def fetch_vizier_table(
     query = vizier.get_catalogs_async(spec.catalog, get_query_payload=True)
     url = f"https://{server}/viz-bin/votable"
 
-    def request() -> bytes:
+    def request():
         # astroquery caches responses by default; a stale cached catalogue would
         # defeat the provenance record, so the cache is off.
         with cache_conf.set_temp("cache_active", False):
             response = vizier.get_catalogs_async(spec.catalog)
         raise_for_http_status(response, VIZIER_SERVICE)
-        content = response.content
-        if not content.lstrip().startswith(b"<?xml") and b"<VOTABLE" not in content[:2000]:
-            snippet = " ".join(content[:300].decode(errors="replace").split())
-            raise ArchiveResponseError(
-                f"{VIZIER_SERVICE} at {url} returned something other than a VOTable for "
-                f"{spec.catalog}: {snippet!r}"
-            )
-        return content
+        parsed = parse_vizier_votable(response.content, what=spec.catalog, url=url)
+        return parsed
 
-    content = call_with_retries(
+    parsed = call_with_retries(
         request,
         description=f"{VIZIER_SERVICE} request for {spec.catalog} at {url}",
         settings=settings,
     )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", VOWarning)  # VizieR's VOTables are chatty
-            parsed = votable.parse(io.BytesIO(content), verify="ignore")
-    except Exception as error:  # any parse failure means an unusable answer
-        raise ArchiveResponseError(
-            f"{VIZIER_SERVICE} VOTable for {spec.catalog} from {url} could not be parsed: {error}"
-        ) from error
     if votable_reports_overflow(parsed):
         raise TruncatedResultError(
             f"{VIZIER_SERVICE} reports an overflow for {spec.catalog} at {url}"
@@ -183,6 +175,47 @@ def fetch_vizier_table(
             "(set expected_rows if the catalogue was legitimately revised)."
         )
     return table, chosen, query
+
+
+#: How VizieR says, in a VOTable answered with HTTP 200, that its database is down for now
+#: (astroquery's recorded ``no_server_error.xml``): worth retrying like a 5xx.
+_UNREACHABLE = re.compile(
+    r"not currently reachable|no connection|no server is available|couldn't connect", re.I
+)
+
+
+def parse_vizier_votable(content: bytes, *, what: str, url: str):
+    """Parse a VizieR VOTable answer, refusing the answers that carry no table.
+
+    Raises
+    ------
+    TransientServiceError
+        The VOTable's ``Error`` INFOs say the database is not reachable (retried).
+    ArchiveResponseError
+        Not a VOTable (an HTML page), an unparsable one, or other ``Error`` INFOs (named).
+    """
+    if not content.lstrip().startswith(b"<?xml") and b"VOTABLE" not in content[:2000]:
+        snippet = " ".join(content[:300].decode(errors="replace").split())
+        raise ArchiveResponseError(
+            f"{VIZIER_SERVICE} at {url} returned something other than a VOTable for "
+            f"{what}: {snippet!r}"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", VOWarning)  # VizieR's VOTables are chatty
+            parsed = votable.parse(io.BytesIO(content), verify="ignore")
+    except Exception as error:  # any parse failure means an unusable answer
+        raise ArchiveResponseError(
+            f"{VIZIER_SERVICE} VOTable for {what} from {url} could not be parsed: {error}"
+        ) from error
+    infos = [*parsed.infos, *(info for resource in parsed.resources for info in resource.infos)]
+    errors = [str(i.value).strip() for i in infos if i.name == "Error" and str(i.value).strip()]
+    if errors:
+        message = f"{VIZIER_SERVICE} at {url} answered {what} with errors: {'; '.join(errors[:6])}"
+        if any(_UNREACHABLE.search(error) for error in errors):
+            raise TransientServiceError(message)
+        raise ArchiveResponseError(message)
+    return parsed
 
 
 def _choose_table(spec: VizierTableSpec, tables: Mapping[str, Any], parsed, url: str) -> str:

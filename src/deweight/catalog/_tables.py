@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
+
+from deweight._columns import find_column  # noqa: F401 - re-exported for the preparers
 
 #: Values that SDSS, BZCAT and 2MASS exports use for "no measurement". A magnitude or flux at or
 #: beyond these is a sentinel, never a measurement.
@@ -51,16 +53,6 @@ def require_columns(table: pd.DataFrame, columns: Iterable[str], table_name: str
             raise ValueError(f"{table_name} is missing required column {canonical!r}")
         renames[actual] = canonical
     return table.rename(columns=renames) if renames else table.copy(deep=False)
-
-
-def find_column(table: pd.DataFrame, candidates: Sequence[str]) -> str | None:
-    """Name of the first of ``candidates`` present in ``table`` (case-insensitive), else None."""
-    lower_to_actual = {str(c).lower(): c for c in table.columns}
-    for candidate in candidates:
-        actual = lower_to_actual.get(candidate.lower())
-        if actual is not None:
-            return actual
-    return None
 
 
 def as_float(values: pd.Series | np.ndarray) -> np.ndarray:

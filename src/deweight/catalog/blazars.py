@@ -23,8 +23,8 @@ When a table carries the classification string it is used; otherwise (the bundle
 case an association; the paper ignores the difference): ``bll`` -> ``bll``, ``fsrq`` ->
 ``fsrq``, ``bcu`` (blazar candidate of uncertain type) -> ``unknown``; every other class (rdg,
 agn, nlsy1, css, ssrq, sey, ...) -> ``other``. Positions are those of the associated counterpart
-(the paper's "radio companion"): ``RA_Count`` / ``Dec_Count`` in DR1, ``RA_Counterpart`` /
-``DEC_Counterpart`` in DR3.
+(the paper's "radio companion"): ``RA_Counterpart`` / ``DEC_Counterpart`` in the official DR1
+and DR3 files alike (:data:`deweight.lac_columns.LAC_FITS_COLUMNS`).
 """
 
 from __future__ import annotations
@@ -41,12 +41,11 @@ from astropy.table import Table
 
 from deweight.catalog._tables import as_float, find_column
 from deweight.catalog.cutflow import CutFlow
+from deweight.lac_columns import lac_column_map
 
 __all__ = [
     "BLAZAR_CLASSES",
     "BZCAT_PREFIX_CLASSIFICATION",
-    "LAC_FITS_COLUMNS",
-    "LAC_REQUIRED_ROLES",
     "bzcat_class",
     "lac_column_map",
     "label_blazars",
@@ -71,28 +70,6 @@ _BZCAT_NAME_COLUMNS = ("BZCAT5 Source name", "Source name", "Name", "name", "BZC
 _BZCAT_RA_COLUMNS = ("RA (J2000.0)", "RAJ2000", "_RAJ2000", "ra")
 _BZCAT_DEC_COLUMNS = ("Dec (J2000.0)", "DEJ2000", "_DEJ2000", "dec")
 _BZCAT_CLASS_COLUMNS = ("Source classification", "Class", "class_raw")
-
-#: Column maps (role -> column) of the Fermi-LAT 4LAC FITS files: DR3's ``table-4LAC-DR3-h.fits``
-#: / ``-l.fits`` and DR1's high-latitude table (as in ``resources/bundled/``). ``ra``/``dec`` are
-#: the associated counterpart's position, the paper's "radio companion" (Sect. 3.4).
-LAC_FITS_COLUMNS: dict[str, dict[str, str]] = {
-    "dr3": {
-        "name": "Source_Name",
-        "class": "CLASS",
-        "ra": "RA_Counterpart",
-        "dec": "DEC_Counterpart",
-        "assoc": "ASSOC1",
-    },
-    "dr1": {
-        "name": "Source_Name",
-        "class": "CLASS",
-        "ra": "RA_Count",
-        "dec": "Dec_Count",
-        "assoc": "ASSOC1",
-    },
-}
-#: Roles a 4LAC column map must name; ``assoc`` is optional.
-LAC_REQUIRED_ROLES = ("name", "class", "ra", "dec")
 
 
 def bzcat_class(classification: Iterable[str]) -> np.ndarray:
@@ -211,61 +188,6 @@ def read_bzcat(
             raise ValueError(f"{label} is missing required column {column!r}")
         result[column] = table[actual].to_numpy()
     return _drop_bad_positions(result, cutflow, "bzcat_position", f"{label}: no usable position")
-
-
-def lac_column_map(
-    table: pd.DataFrame, columns: Mapping[str, str] | None, label: str
-) -> dict[str, str]:
-    """The actual columns of a 4LAC table for each role of an explicit or known column map.
-
-    Roles: ``name`` (source name), ``class`` (the CLASS string), ``ra`` and ``dec`` (the
-    counterpart position the paper matches on, Sect. 3.4) and optionally ``assoc`` (the
-    counterpart's name).
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        The 4LAC table as read.
-    columns : mapping of str to str, optional
-        Role -> column name. None tries the Fermi-LAT FITS names of each release
-        (:data:`LAC_FITS_COLUMNS`), DR3 first.
-    label : str
-        Name of the table for messages.
-
-    Returns
-    -------
-    dict
-        Role -> actual column name (matched case-insensitively); ``assoc`` only if present.
-
-    Raises
-    ------
-    ValueError
-        If a required role is missing from the map, or a mapped column from the table; the
-        message lists the columns the table has.
-    """
-    candidates = [dict(columns)] if columns is not None else list(LAC_FITS_COLUMNS.values())
-    found = list(map(str, table.columns))
-    for candidate in candidates:
-        unmapped = [role for role in LAC_REQUIRED_ROLES if not candidate.get(role)]
-        if unmapped:
-            raise ValueError(
-                f"The 4LAC column map for {label} has no column for {unmapped}; it needs "
-                f"{list(LAC_REQUIRED_ROLES)} (optional: 'assoc'). The table has {found}"
-            )
-        actual = {role: find_column(table, [name]) for role, name in candidate.items() if name}
-        missing = [candidate[role] for role in LAC_REQUIRED_ROLES if actual.get(role) is None]
-        if not missing:
-            return {role: name for role, name in actual.items() if name is not None}
-    if columns is not None:
-        raise ValueError(
-            f"{label} lacks the 4LAC column(s) {missing} named in the column map "
-            f"{dict(columns)}; it has {found}"
-        )
-    raise ValueError(
-        f"{label} has neither the DR3 nor the DR1 Fermi-LAT 4LAC columns "
-        f"({LAC_FITS_COLUMNS['dr3']} / {LAC_FITS_COLUMNS['dr1']}); it has {found}. Pass an "
-        "explicit column map."
-    )
 
 
 def read_4lac(

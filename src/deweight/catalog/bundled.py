@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 from astropy.coordinates import SkyCoord
 
+from deweight._files import read_sha256sums
 from deweight.catalog._output import finish_table
 from deweight.catalog._steps import class_and_position_cuts, relabel_blazars
 from deweight.catalog._tables import SENTINEL_ABS, as_float, require_columns
@@ -60,7 +61,8 @@ __all__ = [
 BUNDLED_FILES: Mapping[str, str] = {
     "sdss_dr14_specphoto_sample_10k.csv": "SDSS DR14 spectroscopic objects with class and ugriz",
     "bzcat5_with_photometry.csv": "Roma-BZCAT 5 with SDSS/WISE/2MASS photometry (compilation)",
-    "4lac_dr1_highlat.fits": "Fermi-LAT 4LAC DR1, high latitude (the paper's 4LAC)",
+    "4lac_dr1_highlat.fits": "Fermi-LAT 4LAC DR1 (official v19), high latitude (the paper's 4LAC)",
+    "4lac_dr1_lowlat.fits": "Fermi-LAT 4LAC DR1 (official v19), low latitude",
     "4lac_dr3_highlat.fits": "Fermi-LAT 4LAC-DR3, high latitude",
     "4lac_dr3_lowlat.fits": "Fermi-LAT 4LAC-DR3, low latitude",
 }
@@ -101,17 +103,10 @@ def verify_bundled(directory: str | os.PathLike) -> dict[str, str]:
         different digest; the message lists every problem.
     """
     directory = Path(directory)
-    sums_path = directory / "SHA256SUMS"
-    if not sums_path.is_file():
-        raise BundledDataError(f"no SHA256SUMS in {directory}; cannot verify the bundled data")
-    expected: dict[str, str] = {}
-    for number, line in enumerate(sums_path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        parts = line.split(maxsplit=1)
-        if len(parts) != 2 or len(parts[0]) != 64:
-            raise BundledDataError(f"{sums_path}:{number}: not '<sha256>  <file name>': {line!r}")
-        expected[parts[1].strip().lstrip("*")] = parts[0].lower()
+    try:
+        expected = read_sha256sums(directory)
+    except ValueError as error:
+        raise BundledDataError(str(error)) from None
     problems, verified = [], {}
     for name, digest in expected.items():
         path = directory / name

@@ -21,6 +21,7 @@ PREPARE_SETTINGS: tuple[str, ...] = (
     "blazar_merge_radius_arcsec",
     "drop_4lac",
     "lac_release",
+    "lac_low_latitude",
     "split_fractions",
     "split_seed",
     "bundled_blazar_fractions",

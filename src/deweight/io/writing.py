@@ -1,8 +1,10 @@
-"""Writing: tables and catalogues put on disk atomically, in Parquet, FITS or CSV.
+"""Atomic writes of tables and catalogues in Parquet, FITS and CSV.
 
-:func:`write_table_atomic` writes a whole table; :func:`write_catalog_with_columns` copies a
-:class:`deweight.io.Catalog` block by block with new columns. Either leaves the destination
-complete or as it was, never half-written.
+Results go back on disk without ever leaving a half-written file behind: each writer writes a
+temporary file beside the target and moves it into place in one step
+(:func:`write_table_atomic`); :func:`write_catalog_with_columns` streams a catalogue read by
+:mod:`deweight.io.reading` into a copy with new columns (corrected probabilities), block by
+block, in the input's own format.
 """
 
 from __future__ import annotations
@@ -11,19 +13,20 @@ import contextlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from deweight._formats import infer_format
-from deweight.io.backends import _arrow_to_numpy
-
-if TYPE_CHECKING:
-    from deweight.io.reading import Catalog
+from deweight.io.reading import Catalog, _arrow_to_numpy
 
 __all__ = ["write_catalog_with_columns", "write_table_atomic"]
+
+
+# --------------------------------------------------------------------------------------------
+# Writing.
+# --------------------------------------------------------------------------------------------
 
 
 class _ArrowTableWriter:

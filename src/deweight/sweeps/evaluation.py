@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,7 @@ from deweight.cases import (
 )
 from deweight.predictions import Predictions, read_predictions
 from deweight.priors import prediction_consistent_prior
+from deweight.reliability import reliability_curve
 from deweight.sweeps.training import load_training_table
 from deweight.verdict import bias_verdict, pcp_table
 
@@ -73,14 +75,17 @@ def _simulation_truth(test_path):
     return X_test, y_test, true_prior, simulate.true_posterior(X_test, true_prior), class_names
 
 
+def _simulation_cases(predictions, true_prior) -> dict:
+    """The five cases of Figs. 6-7 from the trained models, in the paper's order (Eq. 12)."""
+    cases = corrected_cases(predictions, debias_prior=true_prior, weighted_correction="dewatered")
+    return {case: cases[case] for case in SIMULATION_CASES if case in cases}
+
+
 def _simulation_curves(by_size, y_test, true_prior, true_probs, *, seed):
     """The Fig. 6 overshoot and Fig. 7 KL tables of predictions grouped by training size."""
     overshoots, kls = [], []
     for size, predictions in by_size.items():
-        cases = corrected_cases(
-            predictions, debias_prior=true_prior, weighted_correction="dewatered"
-        )
-        cases = {case: cases[case] for case in SIMULATION_CASES if case in cases}
+        cases = _simulation_cases(predictions, true_prior)
         overshoots.append(overshoot_by_case(cases, y_test, size=size, seed=seed))
         kls.append(kl_by_class(cases, true_probs, y_test, size=size))
     return pd.concat(overshoots, ignore_index=True), pd.concat(kls, ignore_index=True)
@@ -110,8 +115,9 @@ def evaluate_simulation_sweep(
     max_iter: int,
     model_paths: Mapping[str, str] | None = None,
     n_test_large: int | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Figs. 6-7 and the Sect. 4.1 prior table from the simulation sweep's predictions.
+    z_threshold: float = 3.0,
+) -> SimulationEvaluation:
+    """Figs. 6-7, the Sect. 4.1 prior table, the bias verdict and the reliability curves.
 
     Parameters
     ----------
@@ -130,17 +136,19 @@ def evaluate_simulation_sweep(
         20,000-row ones: how much of the gap to 60/38/2 % is the test draw.
     n_test_large : int, optional
         Rows of the large test set.
+    z_threshold : float, default 3.0
+        Of the bias verdict (:func:`deweight.verdict.bias_verdict`).
 
     Returns
     -------
-    overshoot : DataFrame
-        Long table for Fig. 6 (see :func:`overshoot_by_case`).
-    kl : DataFrame
-        Table for Fig. 7 (see :func:`kl_by_class`).
-    pcp : DataFrame
-        The PCP of the weighted, biased and base models at the largest size, and of the
-        analytic posterior, next to the true prior (Sect. 4.1); column ``test_rows`` says on
-        which test set.
+    SimulationEvaluation
+        ``overshoot`` (Fig. 6, :func:`overshoot_by_case`), ``kl`` (Fig. 7,
+        :func:`kl_by_class`), ``pcp`` (the PCP of the weighted, biased and base models at the
+        largest size and of the analytic posterior, next to the true prior, Sect. 4.1; column
+        ``test_rows`` says on which test set), and, for the five cases at the largest size on
+        the large test set (the 20,000-row one without it), ``verdict`` (the bias verdict the
+        real-data tasks get) and ``reliability`` (:func:`deweight.reliability.reliability_curve`
+        against the analytic posterior).
     """
     from deweight import simulate
 
@@ -158,19 +166,68 @@ def evaluate_simulation_sweep(
         {"method": method, "tol": tol, "max_iter": max_iter},
     )
     pcps = priors.on(int(y_test.size), y_test, lambda v: by_size[largest][v].probs, true_probs)
+    judged = by_size[largest]
+    judged_truth = (y_test, true_probs)
     if n_test_large and model_paths:
         X_large, y_large = draw_large_test_set(seed, int(n_test_large))
         large_probs = _large_test_set_probs(model_paths, by_size[largest], largest, X_test, X_large)
-        pcps += priors.on(
-            int(n_test_large),
-            y_large,
-            large_probs.get,
-            simulate.true_posterior(X_large, true_prior),
-        )
+        large_truth = simulate.true_posterior(X_large, true_prior)
+        pcps += priors.on(int(n_test_large), y_large, large_probs.get, large_truth)
+        judged = {
+            variant: Predictions(probs=probs, labels=y_large, metadata=judged[variant].metadata)
+            for variant, probs in large_probs.items()
+        }
+        judged_truth = (y_large, large_truth)
     pcp = pd.concat(pcps, ignore_index=True)
     pcp["true_prior"] = true_prior[pcp["class"].to_numpy()]
     pcp["size"] = pcp["size"].astype("Int64")
-    return overshoot_table, kl_table, pcp
+    verdict, reliability = _simulation_judgement(
+        judged, *judged_truth, true_prior, class_names, largest, seed, priors.solver, z_threshold
+    )
+    return SimulationEvaluation(overshoot_table, kl_table, pcp, verdict, reliability)
+
+
+class SimulationEvaluation(NamedTuple):
+    """The tables :func:`evaluate_simulation_sweep` makes (see there)."""
+
+    overshoot: pd.DataFrame
+    kl: pd.DataFrame
+    pcp: pd.DataFrame
+    verdict: pd.DataFrame
+    reliability: pd.DataFrame
+
+
+def _simulation_judgement(
+    predictions, labels, truth, true_prior, class_names, largest, seed, solver, z_threshold
+):
+    """Bias verdict and reliability curves of the five cases of the largest models.
+
+    The debiased model's new prior is the true 60/38/2 (fixed, so without a variance), as in
+    Figs. 6-7; the verdict's overshoot z is that of the same rows.
+    """
+    cases = _simulation_cases(predictions, true_prior)
+    overshoot_table = overshoot_by_case(cases, labels, size=largest, seed=seed)
+    verdicts, curves = [], []
+    for case, probs in cases.items():
+        verdict = _case_verdict(
+            probs,
+            predictions[TRAINED_FROM[case]],
+            case,
+            overshoot_table,
+            solver,
+            z_threshold,
+            debias_prior=true_prior,
+        )
+        curve = reliability_curve(probs, true_probs=truth)
+        for table in (verdict, curve):
+            table.insert(0, "test_rows", int(labels.size))
+            table.insert(0, "size", largest)
+            table.insert(0, "model", case)
+        verdicts.append(verdict)
+        curves.append(curve)
+    reliability = pd.concat(curves, ignore_index=True)
+    reliability.insert(4, "class_name", [class_names[c] for c in reliability["class"]])
+    return pd.concat(verdicts, ignore_index=True), reliability
 
 
 @dataclass(frozen=True)
@@ -295,8 +352,8 @@ def evaluate_real_sweep(
     method: str,
     tol: float,
     max_iter: int,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Figs. 8-9, the bundled Sect. 4.4 table and the bias verdict from a real-data sweep.
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Figs. 8-9, the Sect. 4.4 table, the bias verdict and reliability of a real-data sweep.
 
     ``prediction_paths``, ``seed`` and the PCP settings ``method``, ``tol`` and ``max_iter``
     are those of :func:`evaluate_simulation_sweep`; ``task`` fills the ``task`` column and
@@ -315,6 +372,9 @@ def evaluate_real_sweep(
         training-set composition itself when cross-fitted).
     verdict : DataFrame
         One row per case and class (see :func:`bias_verdict`), at the largest size.
+    reliability : DataFrame
+        Each case's reliability curves at the largest size on the test split, against the
+        observed fraction of each class (:func:`deweight.reliability.reliability_curve`).
     """
     solver = {"method": method, "tol": tol, "max_iter": max_iter}
     by_size = _group_by_size(prediction_paths)
@@ -322,17 +382,24 @@ def evaluate_real_sweep(
     largest = max(by_size)
     predictions = by_size[largest]
     pcp = _real_pcps(predictions, task, largest, solver)
-    verdicts = []
+    verdicts, curves = [], []
     at_largest = overshoot_table[overshoot_table["size"] == largest]
+    labels = next(iter(predictions.values())).labels
+    class_names = next(iter(predictions.values())).metadata["class_names"]
     for case, probs in cases_at[largest].items():
-        verdict = _real_verdict(
+        verdict = _case_verdict(
             probs, predictions[TRAINED_FROM[case]], case, at_largest, solver, z_threshold
         )
-        verdict.insert(0, "size", largest)
-        verdict.insert(0, "model", case)
-        verdict.insert(0, "task", task)
+        curve = reliability_curve(probs, labels=labels)
+        curve.insert(1, "class_name", [class_names[c] for c in curve["class"]])
+        for table in (verdict, curve):
+            table.insert(0, "size", largest)
+            table.insert(0, "model", case)
+            table.insert(0, "task", task)
         verdicts.append(verdict)
-    return overshoot_table, pcp, pd.concat(verdicts, ignore_index=True)
+        curves.append(curve)
+    verdict_table = pd.concat(verdicts, ignore_index=True)
+    return overshoot_table, pcp, verdict_table, pd.concat(curves, ignore_index=True)
 
 
 def _real_overshoot(by_size, task: str, seed: int):
@@ -395,11 +462,13 @@ def _real_pcps(predictions, task: str, largest: int, solver) -> pd.DataFrame:
     return pd.concat(pcps, ignore_index=True)
 
 
-def _real_verdict(probs, trained, case: str, at_largest, solver, z_threshold) -> pd.DataFrame:
+def _case_verdict(
+    probs, trained, case: str, at_largest, solver, z_threshold, *, debias_prior=None
+) -> pd.DataFrame:
     """The bias verdict of one case at the largest size: its prior against its PCP."""
     class_names = trained.metadata["class_names"]
     n_classes = len(class_names)
-    prior = np.asarray(case_prior(case, trained), dtype=np.float64)
+    prior = np.asarray(case_prior(case, trained, debias_prior=debias_prior), dtype=np.float64)
     result = prediction_consistent_prior(probs, prior, **solver)
     z = (
         at_largest[at_largest["case"] == case]
@@ -410,9 +479,10 @@ def _real_verdict(probs, trained, case: str, at_largest, solver, z_threshold) ->
         .to_numpy()
     )
     # A training set's class fractions are themselves estimates (base, deweighted); the
-    # flat prior of the weighted model is fixed by construction.
+    # flat prior of the weighted model and the debiased model's true prior are fixed.
     size_used = trained.metadata["size_used"]
-    prior_variance = None if case == "weighted" else prior * (1 - prior) / size_used
+    fixed = case in ("weighted", "debiased")
+    prior_variance = None if fixed else prior * (1 - prior) / size_used
     table = bias_verdict(
         prior,
         result.prior,

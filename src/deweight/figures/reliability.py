@@ -1,0 +1,145 @@
+"""Reliability figures (beyond the paper): each case's probability against the truth, per class.
+
+Drawn from the table of :func:`deweight.reliability.reliability_curve` (with ``model`` naming
+the case): one panel per class, the model's mean probability in each bin on the x axis, the
+reference on the y axis (the analytic posterior on the simulation, the observed fraction of
+the class on labelled data) with its interval, and the diagonal a calibrated model follows.
+The style (cases' colours and markers, titles, atomic PDF + PNG + CSV) is that of
+:mod:`deweight.figures`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from deweight.figures.style import (
+    CASE_STYLES,
+    PathLike,
+    _case_legend_handles,
+    _check_cases,
+    _class_name_lookup,
+    _require_columns,
+    _suptitle,
+    _with_style,
+    save_figure,
+)
+from deweight.reliability import RELIABILITY_COLUMNS
+
+__all__ = ["plot_reliability"]
+
+_REFERENCE_LABELS = {
+    "analytic": "mean analytic posterior P(k|x) in the bin",
+    "observed": "observed fraction of class k in the bin",
+}
+
+
+@_with_style
+def plot_reliability(
+    df: pd.DataFrame,
+    pdf_path: PathLike,
+    png_path: PathLike,
+    csv_path: PathLike,
+    *,
+    source_label: str,
+    class_names: Mapping[int, str] | Sequence[str],
+    reference: str,
+    cases: Sequence[str] | None = None,
+    title: str | None = None,
+    dpi: int = 150,
+) -> Figure:
+    """Draw the reliability curves of each case, one panel per class.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Columns ``model`` (the case) and :data:`deweight.reliability.RELIABILITY_COLUMNS`.
+    pdf_path, png_path, csv_path : str or path-like
+        Outputs; the CSV holds the rows plotted with a ``class_name`` column.
+    source_label : str
+        Second title line: where the data come from.
+    class_names : mapping or sequence
+        Name of each class number.
+    reference : {"analytic", "observed"}
+        What the y axis is (the analytic posterior, or the observed class fraction).
+    cases : sequence of str, optional
+        Cases to draw, in legend order; default those present, in the table's order.
+    title : str, optional
+        First title line.
+    dpi : int, default 150
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If a column is missing (named), a case is unknown or ``reference`` is not one of the two.
+    """
+    if reference not in _REFERENCE_LABELS:
+        raise ValueError(f"reference must be one of {list(_REFERENCE_LABELS)}, got {reference!r}")
+    _require_columns(df, ("model", *RELIABILITY_COLUMNS), "df")
+    chosen = list(cases) if cases is not None else list(dict.fromkeys(df["model"]))
+    _check_cases(chosen, "model")
+    name_of = _class_name_lookup(class_names)
+    table = df[df["model"].isin(chosen)].copy()
+    table["class"] = table["class"].astype(int)
+    table["class_name"] = [name_of(c) for c in table["class"]]
+    classes = sorted(table["class"].unique())
+    columns = min(len(classes), 3)
+    rows = -(-len(classes) // columns)
+    fig = Figure(figsize=(3.9 * columns + 0.6, 3.9 * rows + 1.2), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for position, class_index in enumerate(classes):
+        _draw_class_panel(axes[position], table, chosen, class_index, position, name_of, reference)
+    for ax in axes[len(classes) :]:
+        ax.set_visible(False)
+    fig.legend(
+        handles=_case_legend_handles(chosen, with_ideal=False),
+        loc="outside lower center",
+        ncol=len(chosen),
+        frameon=False,
+    )
+    _suptitle(fig, title or "Reliability: model probability against the truth", source_label)
+    keep = ["model", "class", "class_name", *RELIABILITY_COLUMNS[1:]]
+    extra = [c for c in table.columns if c not in keep]
+    data = table.loc[:, [*extra, *keep]].sort_values(["model", "class", "bin"], kind="stable")
+    save_figure(fig, data.reset_index(drop=True), pdf_path, png_path, csv_path, dpi=dpi)
+    return fig
+
+
+def _draw_class_panel(ax, table, cases, class_index, position, name_of, reference) -> None:
+    """One class: each case's points with vertical intervals, and the diagonal."""
+    ax.plot([0, 1], [0, 1], color=CASE_STYLES["ideal"]["color"], linewidth=1.0, zorder=0)
+    for case in cases:
+        style = CASE_STYLES[case]
+        rows = table[(table["model"] == case) & (table["class"] == class_index)]
+        rows = rows.sort_values("bin")
+        if rows.empty:
+            continue
+        x = rows["mean_probability"].to_numpy(dtype=float)
+        y = rows["reference"].to_numpy(dtype=float)
+        below = np.clip(y - rows["reference_low"].to_numpy(dtype=float), 0, None)
+        above = np.clip(rows["reference_high"].to_numpy(dtype=float) - y, 0, None)
+        ax.errorbar(
+            x,
+            y,
+            yerr=[below, above],
+            color=style["color"],
+            linestyle=style["linestyle"],
+            marker=style["marker"],
+            markersize=3.5,
+            linewidth=1.3,
+            capsize=2,
+        )
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_aspect("equal")
+    ax.set_title(f"({chr(ord('a') + position)}) {name_of(class_index)}")
+    ax.set_xlabel("mean model probability of the class in the bin")
+    if position % 3 == 0:
+        ax.set_ylabel(_REFERENCE_LABELS[reference].replace("class k", "the class"))
