@@ -1,0 +1,50 @@
+"""The Dask client of the command line: a running scheduler, or a local cluster of N workers."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+__all__ = ["dask_client"]
+
+
+@contextlib.contextmanager
+def dask_client(scheduler: str | None = None, workers: int | None = None) -> Iterator:
+    """A ``distributed.Client`` for ``scheduler`` (an address) or a new local cluster.
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        Address of a running ``dask.distributed`` scheduler, e.g. ``tcp://host:8786`` (one
+        started by dask-jobqueue on SLURM, or by ``dask scheduler``).
+    workers : int, optional
+        Start a ``LocalCluster`` of this many single-threaded worker processes instead.
+
+    Yields
+    ------
+    distributed.Client or None
+        None when neither is given (Dask's default threaded scheduler).
+    """
+    if scheduler is None and workers is None:
+        yield None
+        return
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as error:  # pragma: no cover - the scale extra brings it
+        raise ImportError(
+            "--scheduler and --workers need the scale extra: pip install 'deweight[scale]'"
+        ) from error
+    if scheduler is not None:
+        with Client(scheduler) as client:
+            yield client
+        return
+    with (
+        LocalCluster(
+            n_workers=int(workers),
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
