@@ -11,6 +11,7 @@ results travel, never a row.
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -118,14 +119,22 @@ def _gather_in_order(client, tasks, keys, on_done: Callable[[], None] | None) ->
 
 
 def _named_failure(error: BaseException, keys: dict[str, str]) -> BaseException:
-    """A worker lost too often (``KilledWorker``) becomes a RuntimeError naming the partition."""
+    """A worker lost too often (``KilledWorker``) becomes a RuntimeError naming the partition.
+
+    The task is one of this map-reduce's (its key names the partition) or one of the collection's
+    own tasks, whose key ends with the partition's number.
+    """
     if type(error).__name__ != "KilledWorker":
         return error
     task = str(getattr(error, "task", "") or (error.args[0] if error.args else ""))
-    label = next((label for key, label in keys.items() if key in task), "a partition")
+    label = next((label for key, label in keys.items() if key in task), None)
+    number = re.search(r"', (\d+)\)", task)
+    labels = list(keys.values())
+    if label is None and number is not None and int(number[1]) < len(labels):
+        label = labels[int(number[1])]
     return RuntimeError(
-        f"{label}: the workers computing it died repeatedly ({error}); no result was "
-        "computed from the partitions that remained"
+        f"{label or 'a partition'}: the workers computing it died repeatedly ({error}); no "
+        "result was computed from the partitions that remained"
     )
 
 
