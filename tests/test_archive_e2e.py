@@ -103,7 +103,7 @@ def workflow_copy(tmp_path: Path, sky, archive: FakeArchive, vizier: FakeArchive
                 "fermi": {
                     "page_url": f"{archive.base_url}/ssc/data/access/lat/4LACDR3/",
                     "expected_rows": sky.lac_rows,
-                }
+                },
             },
             "clarke2020": {
                 "record_api_url": f"{archive.base_url}/api/records/{archive.concept_id}"

@@ -319,3 +319,27 @@ def test_cli_correct_and_metrics_on_a_parquet_dataset(tmp_path, parquet_dataset,
     expected = metrics_module.predicted_metrics(probs, probs.argmax(axis=1))
     completeness = [row["predicted"] for row in got if row["metric"] == "completeness"]
     np.testing.assert_allclose(completeness, expected["completeness"], rtol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore:the prior of classes:deweight.errors.DeweightWarning")
+def test_workflow_clarke_pcp_table_is_the_same_with_the_dask_engine(client, tmp_path, probs):
+    from deweight.verdict import clarke_pcp_table
+
+    path = tmp_path / "clarke.parquet"
+    frame_of(probs)[CLASSES].to_parquet(path, index=False, row_group_size=2000)
+    options = {
+        "training_prior": [0.729, 0.150, 0.121],
+        "method": "newton",
+        "tol": 1e-10,
+        "max_iter": 100,
+        "columns": CLASSES,
+    }
+    streamed = clarke_pcp_table(path, **options)
+    distributed = clarke_pcp_table(
+        path, engine="dask", scheduler=client.scheduler.address, **options
+    )
+    pd.testing.assert_frame_equal(
+        distributed.drop(columns=["pcp", "stderr"]), streamed.drop(columns=["pcp", "stderr"])
+    )
+    np.testing.assert_allclose(distributed["pcp"], streamed["pcp"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(distributed["stderr"], streamed["stderr"], rtol=1e-9)

@@ -171,7 +171,9 @@ def _current_phase(job, service_name: str) -> str | None:
         with _translated_pyvo_errors(service_name, job.url):
             return job.phase
     except (TransientServiceError, *TRANSIENT_REQUEST_ERRORS) as error:
-        log.warning("%s: polling job %s failed (%s); polling it again", service_name, job.url, error)
+        log.warning(
+            "%s: polling job %s failed (%s); polling it again", service_name, job.url, error
+        )
         return None
 
 

@@ -151,7 +151,7 @@ def _checked_output_directory(args) -> Path:
     return output
 
 
-def _partition_sums(values, extra, label, classes, assigned_col, true_col, atol):
+def _partition_sums(values, extra, label, offset, classes, assigned_col, true_col, atol):
     """One partition's row count, expected counts (Eq. 9) and confusion matrix (on a worker)."""
     from deweight import metrics
     from deweight._validation import check_probabilities
@@ -159,11 +159,11 @@ def _partition_sums(values, extra, label, classes, assigned_col, true_col, atol)
 
     n_classes = len(classes)
     try:
-        check_probabilities(values, atol=atol)
-        assigned = class_indices(extra[assigned_col], classes, column=assigned_col, offset=0)
+        check_probabilities(values, atol=atol, row_offset=offset)
+        assigned = class_indices(extra[assigned_col], classes, column=assigned_col, offset=offset)
         confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
         if true_col:
-            true = class_indices(extra[true_col], classes, column=true_col, offset=0)
+            true = class_indices(extra[true_col], classes, column=true_col, offset=offset)
             confusion += np.bincount(
                 true * n_classes + assigned, minlength=n_classes * n_classes
             ).reshape(n_classes, n_classes)

@@ -110,6 +110,10 @@ def replace_prior(
         data = open_dataset(data)
     if isinstance(data, PartitionedDataset):
         data.check_columns(columns)
+        if data.kind == "parquet-file":
+            raise ValueError(
+                f"{data.path} is one file; correct it with deweight.io (or the deweight command)"
+            )
         if data.kind == "hats":
             with _quiet_dependencies():
                 import lsdb

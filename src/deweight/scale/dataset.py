@@ -27,25 +27,36 @@ _HATS_MARKERS = ("hats.properties", "properties")
 
 @dataclass(frozen=True)
 class PartitionedDataset:
-    """A catalogue stored as several Parquet files.
+    """A catalogue stored as several Parquet files, or as one file of several row groups.
 
     Attributes
     ----------
     path : pathlib.Path
-        The directory.
-    kind : {"hats", "parquet"}
-        A HATS catalogue (read and written through LSDB) or a plain Parquet dataset.
+        The directory (or the one file).
+    kind : {"hats", "parquet", "parquet-file"}
+        A HATS catalogue (read and written through LSDB), a plain Parquet dataset, or one
+        Parquet file cut into partitions of whole row groups.
     files : tuple of pathlib.Path
-        The partitions, in order: the HATS pixels in the catalogue's order, or the Parquet
-        files sorted by their path.
+        The partitions' files, in order: the HATS pixels in the catalogue's order, the Parquet
+        files sorted by their path, or the one file once per partition.
     schema : pyarrow.Schema
         Columns of the first partition.
+    row_groups : tuple, optional
+        For "parquet-file", each partition's row groups (tuples of indices).
+    offsets : tuple of int, optional
+        For "parquet-file", each partition's first row within the file (errors count from it).
     """
 
     path: Path
     kind: str
     files: tuple[Path, ...]
     schema: pa.Schema
+    row_groups: tuple | None = None
+    offsets: tuple[int, ...] | None = None
+
+    def offset(self, index: int) -> int:
+        """Row of the file where partition ``index`` starts."""
+        return 0 if self.offsets is None else self.offsets[index]
 
     def label(self, index: int) -> str:
         """How errors name partition ``index``: its file."""
@@ -88,14 +99,19 @@ def _hats_files(path: Path) -> list[Path]:
     return [Path(str(pixel_catalog_file(path, pixel))) for pixel in catalog.get_healpix_pixels()]
 
 
-def open_dataset(path: str | os.PathLike) -> PartitionedDataset:
-    """Find the partitions of a HATS catalogue or of a directory of Parquet files.
+def open_dataset(
+    path: str | os.PathLike, *, rows_per_partition: int = 1 << 22
+) -> PartitionedDataset:
+    """Find the partitions of a HATS catalogue, a directory of Parquet files or a Parquet file.
 
     Parameters
     ----------
     path : str or path-like
-        A HATS catalogue (a directory with ``hats.properties``) or a directory holding
-        ``*.parquet`` files (searched recursively, e.g. a hive-partitioned dataset).
+        A HATS catalogue (a directory with ``hats.properties``), a directory holding
+        ``*.parquet`` files (searched recursively, e.g. a hive-partitioned dataset), or one
+        Parquet file, cut into partitions of whole row groups.
+    rows_per_partition : int, default 2**22
+        For one file: row groups are joined into partitions of about this many rows.
 
     Returns
     -------
@@ -112,7 +128,7 @@ def open_dataset(path: str | os.PathLike) -> PartitionedDataset:
     if not path.exists():
         raise FileNotFoundError(2, "No such file or directory", str(path))
     if not path.is_dir():
-        raise CatalogReadError(f"{path} is not a directory of Parquet files or a HATS catalogue")
+        return _file_dataset(path, rows_per_partition)
     kind = "hats" if is_hats(path) else "parquet"
     if kind == "hats":
         files = _hats_files(path)
@@ -133,8 +149,37 @@ def open_dataset(path: str | os.PathLike) -> PartitionedDataset:
     return PartitionedDataset(path, kind, tuple(files), schema)
 
 
-def read_partition(file: str, columns: Sequence[str], dtype: str, extra: Sequence[str] = ()):
-    """Read one partition file: ``columns`` as ``dtype`` floats, ``extra`` in their own dtype.
+def _file_dataset(path: Path, rows_per_partition: int) -> PartitionedDataset:
+    """One Parquet file as partitions of consecutive row groups of about ``rows_per_partition``."""
+    try:
+        metadata = pq.ParquetFile(path).metadata
+    except (pa.ArrowException, OSError) as error:
+        raise CatalogReadError(f"cannot read {path} as Parquet: {error}") from error
+    groups, offsets, current, start, rows = [], [], [], 0, 0
+    for index in range(metadata.num_row_groups):
+        current.append(index)
+        rows += metadata.row_group(index).num_rows
+        if rows - start >= rows_per_partition or index == metadata.num_row_groups - 1:
+            groups.append(tuple(current))
+            offsets.append(start)
+            current, start = [], rows
+    if not groups:
+        groups, offsets = [()], [0]
+    schema = metadata.schema.to_arrow_schema()
+    files = (path,) * len(groups)
+    return PartitionedDataset(path, "parquet-file", files, schema, tuple(groups), tuple(offsets))
+
+
+def read_partition(
+    file: str,
+    row_groups: tuple | None,
+    columns: Sequence[str],
+    dtype: str,
+    extra: Sequence[str] = (),
+):
+    """Read one partition: ``columns`` as ``dtype`` floats, ``extra`` in their own dtype.
+
+    ``row_groups`` (indices) reads only those row groups of ``file``; None reads it whole.
 
     Raises
     ------
@@ -145,7 +190,10 @@ def read_partition(file: str, columns: Sequence[str], dtype: str, extra: Sequenc
     """
     wanted = list(dict.fromkeys([*columns, *extra]))
     try:
-        table = pq.read_table(file, columns=wanted)
+        if row_groups is None:
+            table = pq.read_table(file, columns=wanted)
+        else:
+            table = pq.ParquetFile(file).read_row_groups(list(row_groups), columns=wanted)
     except (pa.ArrowException, OSError) as error:
         try:
             available = pq.read_schema(file).names
@@ -179,9 +227,11 @@ def probability_frame(dataset: PartitionedDataset, columns: Sequence[str], extra
     meta = dataset.schema.empty_table().select(list(dict.fromkeys([*columns, *extra])))
     meta = meta.to_pandas()
     meta = meta.astype({name: dtype for name in columns})
+    row_groups = dataset.row_groups or (None,) * len(dataset.files)
     return dd.from_map(
         read_partition,
         [str(file) for file in dataset.files],
+        list(row_groups),
         columns=list(columns),
         dtype=dtype,
         extra=list(extra),

@@ -16,12 +16,12 @@ from deweight.scale.partitions import map_reduce, partitions_of
 __all__ = ["expected_counts", "predicted_metrics"]
 
 
-def _partition_counts(values, extra, label, assigned_column, to_indices, atol):
+def _partition_counts(values, extra, label, offset, assigned_column, to_indices, atol):
     """One partition's expected counts (on a worker); errors name the partition."""
     from deweight._validation import check_probabilities
 
     try:
-        check_probabilities(values, atol=atol)
+        check_probabilities(values, atol=atol, row_offset=offset)
         raw = extra[assigned_column]
         assigned = raw if to_indices is None else to_indices(raw, assigned_column)
         return values.shape[0], metrics.expected_counts(values, assigned)

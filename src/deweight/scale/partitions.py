@@ -34,6 +34,7 @@ class Partitions:
     extra: list[str] = field(default_factory=list)
     dtype: np.dtype = field(default_factory=lambda: np.dtype(np.float64))
     persisted: bool = False
+    offsets: list[int] | None = None
 
 
 def _is_lsdb_catalog(data) -> bool:
@@ -77,7 +78,8 @@ def partitions_of(data, columns: Sequence[str], extra: Sequence[str] = ()) -> Pa
         data.check_columns(columns + extra)
         frame = probability_frame(data, columns, extra)
         labels = [data.label(index) for index in range(len(data.files))]
-        return Partitions(frame, labels, columns, extra, data.float_dtype(columns))
+        offsets = [data.offset(index) for index in range(len(data.files))]
+        return Partitions(frame, labels, columns, extra, data.float_dtype(columns), offsets=offsets)
     if _is_lsdb_catalog(data):
         labels = _pixel_labels(data)
         frame = data.to_dask_dataframe()
@@ -147,10 +149,11 @@ def map_reduce(
     on_done: Callable[[], None] | None = None,
     name: str = "deweight",
 ):
-    """``combine([function(values, extra, label, *args) for each partition])``, on the cluster.
+    """``combine([function(values, extra, label, offset, *args) for each partition])``.
 
     ``values`` is the partition's float columns as a 2-D array of ``parts.dtype``; ``extra`` a
-    dict of its extra columns as arrays. The results are gathered on the client in partition
+    dict of its extra columns as arrays; ``label`` names the partition in errors and
+    ``offset`` is the row of that file where it starts (0 unless one file is cut in pieces). The results are gathered on the client in partition
     order (``combine`` sees them so), each of them small; ``on_done`` is called as each
     partition finishes. Without ``client`` Dask's default scheduler runs the tasks.
     """
@@ -159,6 +162,7 @@ def map_reduce(
     delayed_parts = parts.frame.to_delayed()
     token = uuid.uuid4().hex[:12]  # a fresh key per pass: Dask never reuses a result
     keys, tasks = {}, []
+    offsets = parts.offsets or [0] * len(parts.labels)
     for index, (part, label) in enumerate(zip(delayed_parts, parts.labels, strict=True)):
         key = f"{name}-{index}-{token}"
         keys[key] = label
@@ -170,6 +174,7 @@ def map_reduce(
                 parts.extra,
                 parts.dtype.name,
                 label,
+                offsets[index],
                 args,
                 dask_key_name=key,
             )
@@ -184,11 +189,11 @@ def map_reduce(
     return combine(results)
 
 
-def _apply(frame, function, columns, extra, dtype, label, args):
+def _apply(frame, function, columns, extra, dtype, label, offset, args):
     """Run ``function`` on one partition (on a worker)."""
     values = frame[columns].to_numpy(dtype=dtype)
     extras = {name: frame[name].to_numpy() for name in extra}
-    return function(values, extras, label, *args)
+    return function(values, extras, label, offset, *args)
 
 
 def persist_if_it_fits(parts: Partitions, n_rows: int, client, persist) -> Partitions:
@@ -204,7 +209,9 @@ def persist_if_it_fits(parts: Partitions, n_rows: int, client, persist) -> Parti
     if not persist or parts.persisted:
         return parts
     frame = client.persist(parts.frame) if client is not None else parts.frame.persist()
-    return Partitions(frame, parts.labels, parts.columns, parts.extra, parts.dtype, True)
+    return Partitions(
+        frame, parts.labels, parts.columns, parts.extra, parts.dtype, True, parts.offsets
+    )
 
 
 def _memory_budget(client) -> float:

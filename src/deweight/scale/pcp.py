@@ -22,10 +22,10 @@ from deweight.scale.partitions import Partitions, map_reduce, partitions_of, per
 __all__ = ["DistributedPasses", "prediction_consistent_prior"]
 
 
-def _partition_statistics(values, extra, label, ratio, engine, validate, atol):
+def _partition_statistics(values, extra, label, offset, ratio, engine, validate, atol):
     """One partition's pass statistics (on a worker); errors name the partition's file."""
     return block_statistics(
-        values, ratio, engine=engine, validate=validate, atol=atol, row_offset=0, where=label
+        values, ratio, engine=engine, validate=validate, atol=atol, row_offset=offset, where=label
     )
 
 
