@@ -26,15 +26,35 @@ __all__ = ["Partitions", "map_reduce", "partitions_of"]
 
 @dataclass
 class Partitions:
-    """A Dask DataFrame of the wanted columns and how errors name each of its partitions."""
+    """A Dask DataFrame of the wanted columns and how errors name each of its partitions.
+
+    ``blocks``, once persisted, holds each partition as the arrays the partition functions
+    see, kept in the workers' memory.
+    """
 
     frame: Any
     labels: list[str]
     columns: list[str]
     extra: list[str] = field(default_factory=list)
     dtype: np.dtype = field(default_factory=lambda: np.dtype(np.float64))
-    persisted: bool = False
+    blocks: list | None = None
     offsets: list[int] | None = None
+
+    @property
+    def persisted(self) -> bool:
+        """Whether the partitions are held in memory (see :func:`persist_if_it_fits`)."""
+        return self.blocks is not None
+
+    def arrays(self) -> list:
+        """Each partition as a delayed ``(values, extras)``: float 2-D array and dict of arrays."""
+        if self.blocks is not None:
+            return self.blocks
+        import dask
+
+        return [
+            dask.delayed(_to_arrays, pure=True)(part, self.columns, self.extra, self.dtype.name)
+            for part in self.frame.to_delayed()
+        ]
 
 
 def _is_lsdb_catalog(data) -> bool:
@@ -159,7 +179,7 @@ def map_reduce(
     """
     import dask
 
-    delayed_parts = parts.frame.to_delayed()
+    delayed_parts = parts.arrays()
     token = uuid.uuid4().hex[:12]  # a fresh key per pass: Dask never reuses a result
     keys, tasks = {}, []
     offsets = parts.offsets or [0] * len(parts.labels)
@@ -170,9 +190,6 @@ def map_reduce(
             dask.delayed(_apply, pure=False)(
                 part,
                 function,
-                parts.columns,
-                parts.extra,
-                parts.dtype.name,
                 label,
                 offsets[index],
                 args,
@@ -189,10 +206,15 @@ def map_reduce(
     return combine(results)
 
 
-def _apply(frame, function, columns, extra, dtype, label, offset, args):
+def _to_arrays(frame, columns, extra, dtype):
+    """One partition as a C-ordered float array of ``columns`` and a dict of ``extra`` arrays."""
+    values = np.ascontiguousarray(frame[columns].to_numpy(dtype=dtype))
+    return values, {name: frame[name].to_numpy() for name in extra}
+
+
+def _apply(arrays, function, label, offset, args):
     """Run ``function`` on one partition (on a worker)."""
-    values = frame[columns].to_numpy(dtype=dtype)
-    extras = {name: frame[name].to_numpy() for name in extra}
+    values, extras = arrays
     return function(values, extras, label, offset, *args)
 
 
@@ -204,13 +226,16 @@ def persist_if_it_fits(parts: Partitions, n_rows: int, client, persist) -> Parti
     cluster).
     """
     if persist == "auto":
-        size = n_rows * len(parts.columns) * parts.dtype.itemsize * 2  # pandas' copy on read
+        size = n_rows * len(parts.columns) * parts.dtype.itemsize * 2  # a transient copy
         persist = size <= _memory_budget(client)
     if not persist or parts.persisted:
         return parts
-    frame = client.persist(parts.frame) if client is not None else parts.frame.persist()
+    import dask
+
+    arrays = parts.arrays()
+    blocks = client.persist(arrays) if client is not None else list(dask.persist(*arrays))
     return Partitions(
-        frame, parts.labels, parts.columns, parts.extra, parts.dtype, True, parts.offsets
+        parts.frame, parts.labels, parts.columns, parts.extra, parts.dtype, blocks, parts.offsets
     )
 
 
