@@ -293,7 +293,7 @@ def prediction_consistent_prior(
         pass; ``log_likelihood`` is then extrapolated to it to second order and the covariance
         is the one of the previous iterate (both differences are below rounding). Newton also
         stops, one pass early, when its last two steps show quadratic convergence and predict a
-        next change below ``tol / 10`` (see :func:`_solve_newton`).
+        next change below ``tol / 10`` (see :func:`deweight.priors.solvers._solve_newton`).
     max_iter : int, default 1000
         Largest number of iterations (prior updates; SQUAREM cycles for "squarem").
     start : array_like of shape (C,), optional
