@@ -22,6 +22,7 @@ lsdb = pytest.importorskip("lsdb", reason="deweight[scale] (lsdb) is not install
 
 import cloudpickle  # noqa: E402  (a dependency of distributed)
 import dask.dataframe as dd  # noqa: E402
+import hats  # noqa: E402
 from distributed import Client, LocalCluster  # noqa: E402
 
 from deweight import metrics as metrics_module  # noqa: E402
@@ -150,6 +151,32 @@ def test_hats_catalogue_gives_the_in_memory_prior(client, hats_catalogue):
         hats_catalogue, CLASSES, MODEL_PRIOR, client=client, persist=False, method="em"
     )
     assert_same_result(unpersisted, prediction_consistent_prior(rows, MODEL_PRIOR, method="em"))
+
+
+def test_a_hats_collection_counts_its_main_catalogue_not_its_margin(client, tmp_path, probs):
+    # LSDB writes a collection by default, and the survey servers publish them: a main
+    # catalogue beside a margin catalogue that repeats rows near each pixel's edge.
+    path = tmp_path / "collection"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        catalogue = lsdb.from_dataframe(
+            frame_of(probs),
+            ra_column="ra",
+            dec_column="dec",
+            partition_rows=2500,
+            margin_threshold=3600.0,
+        )
+        catalogue.to_hats(path, progress_bar=False)
+    assert (path / "collection.properties").is_file()
+    main = Path(str(hats.read_hats(path).main_catalog_dir))
+    margin_rows = sum(
+        len(pd.read_parquet(file)) for file in path.rglob("*.parquet") if main not in file.parents
+    )
+    assert margin_rows > 0  # the margin is there to be miscounted
+    dataset = scale.open_dataset(path)
+    assert dataset.kind == "hats"
+    result = scale.prediction_consistent_prior(path, CLASSES, MODEL_PRIOR, client=client)
+    assert_same_result(result, prediction_consistent_prior(probs, MODEL_PRIOR))
 
 
 def test_dask_dataframe_and_predicted_metrics(client, probs):

@@ -23,6 +23,9 @@ __all__ = ["PartitionedDataset", "open_dataset", "probability_frame", "read_part
 
 #: File whose presence marks a HATS catalogue (``properties`` in older versions of the format).
 _HATS_MARKERS = ("hats.properties", "properties")
+#: File whose presence marks a HATS collection: a main catalogue with its margins and indexes,
+#: as LSDB writes by default and the survey servers publish.
+_COLLECTION_MARKER = "collection.properties"
 
 
 @dataclass(frozen=True)
@@ -78,12 +81,17 @@ class PartitionedDataset:
 
 
 def is_hats(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a HATS catalogue directory."""
-    return any((Path(path) / marker).is_file() for marker in _HATS_MARKERS)
+    """Whether ``path`` is a HATS catalogue or collection directory."""
+    markers = (*_HATS_MARKERS, _COLLECTION_MARKER)
+    return any((Path(path) / marker).is_file() for marker in markers)
 
 
 def _hats_files(path: Path) -> list[Path]:
-    """The pixel files of a HATS catalogue, in the catalogue's pixel order."""
+    """The pixel files of a HATS catalogue, in the catalogue's pixel order.
+
+    For a collection, those of its main catalogue: a margin catalogue repeats rows of the
+    neighbouring pixels, and counting them would bias every sum.
+    """
     try:
         import hats
         from hats.io.paths import pixel_catalog_file
@@ -96,7 +104,9 @@ def _hats_files(path: Path) -> list[Path]:
         catalog = hats.read_hats(path)
     except Exception as error:
         raise CatalogReadError(f"cannot read {path} as a HATS catalogue: {error}") from error
-    return [Path(str(pixel_catalog_file(path, pixel))) for pixel in catalog.get_healpix_pixels()]
+    base = getattr(catalog, "main_catalog_dir", None) or path
+    pixels = catalog.get_healpix_pixels()
+    return [Path(str(pixel_catalog_file(base, pixel))) for pixel in pixels]
 
 
 def open_dataset(
