@@ -18,7 +18,11 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
         Address of a running ``dask.distributed`` scheduler, e.g. ``tcp://host:8786`` (one
         started by dask-jobqueue on SLURM, or by ``dask scheduler``).
     workers : int, optional
-        Start a ``LocalCluster`` of this many single-threaded worker processes instead.
+        Start a ``LocalCluster`` of this many single-threaded worker processes instead. Each
+        worker's numba kernels then use one thread too (``NUMBA_NUM_THREADS=1``, as Dask
+        already sets for OpenMP and BLAS), so that N workers use N cores, not N times all of
+        them. Workers of a running scheduler should be started the same way, e.g.
+        ``NUMBA_NUM_THREADS=1 dask worker ADDRESS --nthreads 1 --nworkers CORES``.
 
     Yields
     ------
@@ -44,6 +48,7 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
+            env={"NUMBA_NUM_THREADS": "1"},
         ) as cluster,
         Client(cluster) as client,
     ):

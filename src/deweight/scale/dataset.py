@@ -61,6 +61,14 @@ class PartitionedDataset:
         """Row of the file where partition ``index`` starts."""
         return 0 if self.offsets is None else self.offsets[index]
 
+    def n_rows(self) -> int:
+        """The rows of all partitions, from the Parquet footers (no data is read)."""
+        if self.row_groups is not None:
+            metadata = pq.ParquetFile(self.path).metadata
+            groups = (index for partition in self.row_groups for index in partition)
+            return sum(metadata.row_group(index).num_rows for index in groups)
+        return sum(pq.read_metadata(file).num_rows for file in self.files)
+
     def label(self, index: int) -> str:
         """How errors name partition ``index``: its file."""
         return str(self.files[index])

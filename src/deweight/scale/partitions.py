@@ -10,6 +10,7 @@ results travel, never a row.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import uuid
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from pyarrow import ArrowException
 
 from deweight.scale.dataset import PartitionedDataset, open_dataset, probability_frame
 
@@ -39,6 +41,7 @@ class Partitions:
     dtype: np.dtype = field(default_factory=lambda: np.dtype(np.float64))
     blocks: list | None = None
     offsets: list[int] | None = None
+    n_rows: int | None = None  # when known without reading the rows (footers, HATS metadata)
 
     @property
     def persisted(self) -> bool:
@@ -99,10 +102,15 @@ def partitions_of(data, columns: Sequence[str], extra: Sequence[str] = ()) -> Pa
         frame = probability_frame(data, columns, extra)
         labels = [data.label(index) for index in range(len(data.files))]
         offsets = [data.offset(index) for index in range(len(data.files))]
-        return Partitions(frame, labels, columns, extra, data.float_dtype(columns), offsets=offsets)
+        dtype = data.float_dtype(columns)
+        return Partitions(
+            frame, labels, columns, extra, dtype, offsets=offsets, n_rows=_footer_rows(data)
+        )
+    n_rows = None
     if _is_lsdb_catalog(data):
         labels = _pixel_labels(data)
         frame = data.to_dask_dataframe()
+        n_rows = _catalogue_rows(data)
     elif hasattr(data, "to_delayed") and hasattr(data, "npartitions"):
         frame = data
         labels = [f"partition {index}" for index in range(data.npartitions)]
@@ -120,7 +128,24 @@ def partitions_of(data, columns: Sequence[str], extra: Sequence[str] = ()) -> Pa
     meta = frame._meta
     single = all(meta[name].dtype == np.float32 for name in columns)
     dtype = np.dtype(np.float32 if single else np.float64)
-    return Partitions(frame[list(dict.fromkeys(columns + extra))], labels, columns, extra, dtype)
+    selected = frame[list(dict.fromkeys(columns + extra))]
+    return Partitions(selected, labels, columns, extra, dtype, n_rows=n_rows)
+
+
+def _footer_rows(dataset: PartitionedDataset) -> int | None:
+    """The dataset's rows from its Parquet footers; None if a footer is unreadable (the first
+    pass then names the file)."""
+    try:
+        return dataset.n_rows()
+    except (OSError, ValueError, ArrowException):
+        return None
+
+
+def _catalogue_rows(catalog) -> int | None:
+    """An LSDB catalogue's rows as its HATS metadata states them, when it is unfiltered."""
+    info = getattr(getattr(catalog, "hc_structure", None), "catalog_info", None)
+    rows = getattr(info, "total_rows", None)
+    return int(rows) if rows else None
 
 
 def _gather_in_order(client, tasks, keys, on_done: Callable[[], None] | None) -> list:
@@ -234,9 +259,7 @@ def persist_if_it_fits(parts: Partitions, n_rows: int, client, persist) -> Parti
 
     arrays = parts.arrays()
     blocks = client.persist(arrays) if client is not None else list(dask.persist(*arrays))
-    return Partitions(
-        parts.frame, parts.labels, parts.columns, parts.extra, parts.dtype, blocks, parts.offsets
-    )
+    return dataclasses.replace(parts, blocks=blocks)
 
 
 def _memory_budget(client) -> float:

@@ -64,6 +64,12 @@ class DistributedPasses:
         if progress is not None:
             progress.start(f"pass {self.passes}", len(self.parts.labels))
         ratio = None if ratio is None else np.asarray(ratio, dtype=np.float64)
+        if validate and self.parts.n_rows is not None:
+            # The rows are counted from the footers: persist before the first pass, so that
+            # it reads every partition once, for its sums and for the later passes alike.
+            self.parts = persist_if_it_fits(
+                self.parts, self.parts.n_rows, self.client, self.persist
+            )
         statistics = map_reduce(
             self.parts,
             _partition_statistics,
@@ -120,12 +126,14 @@ def prediction_consistent_prior(
     client : distributed.Client, optional
         The cluster to use; Dask's default (threaded) scheduler without one.
     persist : bool or "auto", default "auto"
-        After the first pass (which also validates every row), keep the probability columns in
-        the workers' memory, so that later passes do not reread them. "auto" persists when
-        they fit: at most half the workers' memory limits together (a quarter of this
-        machine's memory without a cluster), counting a transient copy; otherwise every pass
-        rereads the partitions from disk. A partition lost with a worker is recomputed by
-        Dask from the files either way.
+        Keep the probability columns in the workers' memory, so that later passes do not
+        reread them. "auto" persists when they fit: at most half the workers' memory limits
+        together (a quarter of this machine's memory without a cluster), counting a transient
+        copy; otherwise every pass rereads the partitions from disk. When the row count is
+        known beforehand (Parquet footers, an LSDB catalogue's HATS metadata) the columns are
+        persisted as the first pass reads them, so every partition is read once; otherwise
+        (a Dask DataFrame) after the first pass has counted them. A partition lost with a
+        worker is recomputed by Dask from the files either way.
     progress : deweight._progress.Progress, optional
         Shows each pass, counting partitions.
 
