@@ -17,10 +17,17 @@ Fig. 7                    :func:`plot_kl` (mean Kullback-Leibler divergence vs s
 beyond the paper          :func:`plot_reliability` (probabilities against the truth, per class)
 ========================  ===================================================================
 
+Every plotting function takes a table and the three outputs ``pdf_path``, ``png_path`` and
+``csv_path`` (str or path-like; missing folders are made, each file is written atomically),
+and the keywords ``source_label`` (the second title line: where the numbers come from) and
+``dpi`` (the PNG's resolution, default 150). It returns the :class:`matplotlib.figure.Figure`
+it drew and raises ValueError naming the bad column or setting when its input is wrong.
+
 Where each part lives: :mod:`~deweight.figures.style` (palette, case styles, fonts, titles,
 :func:`save_figure`), :mod:`~deweight.figures.illustrations` (Figs. 1-3),
 :mod:`~deweight.figures.density` (Figs. 4-5), :mod:`~deweight.figures.sweeps` (Figs. 6-9 and
-the recipe overlays), :mod:`~deweight.figures.reliability` (reliability curves).
+the recipe overlays, all four through one plotting core with a recipe dimension),
+:mod:`~deweight.figures.reliability` (reliability curves).
 
 Each case (base, weighted, dewatered/deweighted, biased, debiased, and the "ideal" zero line)
 has one fixed colour, line style and marker in :data:`CASE_STYLES`, used by every figure; the

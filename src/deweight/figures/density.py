@@ -1,8 +1,29 @@
-"""Figs. 4-5 of Lake & Tsai (2022): smoothed colour-colour densities of a catalogue."""
+"""Figs. 4 and 5 of Lake & Tsai (2022): smoothed colour-colour densities of a catalogue.
+
+:func:`plot_colour_density` draws both. Each panel is a 2-D histogram of two feature columns,
+smoothed with a Gaussian kernel (:func:`scipy.ndimage.gaussian_filter`) and shown as log10
+counts per mag^2 over a fixed number of decades.
+
+* Fig. 4 (``by_class=False``): one panel per colour pair showing all classes together, with
+  one contour per class (its own smoothed density) at a given level or, by default, at the
+  level that encloses a given share (80%) of that class's sources -- a level that means the
+  same for a class of 2,000 sources as for one of 600,000, unlike the paper's fixed 5e4
+  counts per dex^2.
+* Fig. 5 (``by_class=True``): one row per class and one column per colour pair, each the
+  class's own smoothed density; the colour scale is shared along a row.
+
+The CSV is long: ``panel`` ("y_col vs x_col"), ``class`` (a class name, or "all" for the
+combined density of Fig. 4), ``x_center``, ``y_center`` (bin centres, mag), ``log10_density``
+(log10 counts per mag^2) and ``contour_log10_level`` (log10 of the contour level drawn for
+that class and panel; empty for "all" and in Fig. 5). Floats have six significant digits,
+and cells more than ``dynamic_range_dex`` decades below their grid's peak (drawn blank) are
+left out, which keeps the file small.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import matplotlib
 import numpy as np
@@ -20,10 +41,6 @@ from deweight.figures.style import (
     _with_style,
     save_figure,
 )
-
-# --------------------------------------------------------------------------------------------
-# Figures 4 and 5: smoothed colour-colour densities
-# --------------------------------------------------------------------------------------------
 
 
 def _axis_label(column: str, axis_labels: Mapping[str, str] | None) -> str:
@@ -115,7 +132,17 @@ def _long_grid(
     )
 
 
-@_with_style
+@dataclass(frozen=True)
+class _Look:
+    """How a density figure is drawn: layout, colour-scale depth, contours, axis labels."""
+
+    by_class: bool
+    dynamic_range_dex: float
+    contour_level: float | None
+    enclosed_fraction: float
+    axis_labels: Mapping[str, str] | None
+
+
 def plot_colour_density(
     df: pd.DataFrame,
     pdf_path: PathLike,
@@ -140,32 +167,16 @@ def plot_colour_density(
     """Draw smoothed colour-colour densities of a labelled catalogue (Figs. 4 and 5).
 
     Each panel is a 2-D histogram of two feature columns, smoothed with a Gaussian kernel of
-    ``smoothing_mag`` magnitudes in each direction (:func:`scipy.ndimage.gaussian_filter`) and
-    shown as log10 counts per mag^2 over ``dynamic_range_dex`` decades.
-
-    * ``by_class=False`` (Fig. 4): one panel per colour pair showing all classes together, with
-      one contour per class (its own smoothed density) at ``contour_level`` or, by default, at
-      the level that encloses ``enclosed_fraction`` (80%) of that class's sources -- a level
-      that means the same for a class of 2,000 sources as for one of 600,000, unlike the
-      paper's fixed 5e4 counts per dex^2.
-    * ``by_class=True`` (Fig. 5): one row per class and one column per colour pair, each the
-      class's own smoothed density; the colour scale is shared along a row.
+    ``smoothing_mag`` magnitudes in each direction and shown as log10 counts per mag^2 over
+    ``dynamic_range_dex`` decades. The two layouts (Fig. 4: all classes with one contour
+    each; Fig. 5: a row per class) and the CSV's columns are described in
+    :mod:`deweight.figures.density`.
 
     Parameters
     ----------
     df : pandas.DataFrame
         The prepared catalogue: the feature columns named in ``panels`` and ``class_column``.
         Rows with a missing feature are left out of the panels that use it.
-    pdf_path, png_path, csv_path : str or path-like
-        Outputs. The CSV is long: ``panel`` ("y_col vs x_col"), ``class`` (a class name, or
-        "all" for the combined density of Fig. 4), ``x_center``, ``y_center`` (bin centres,
-        mag), ``log10_density`` (log10 counts per mag^2) and ``contour_log10_level`` (log10 of
-        the contour level drawn for that class and panel; empty for "all" and in Fig. 5).
-        Floats have six significant digits, and cells more than ``dynamic_range_dex`` decades
-        below their grid's peak (drawn blank) are left out, which keeps the file small.
-    source_label : str
-        Second title line saying where the data come from, e.g. "SDSS DR14 optical sample
-        (bundled stand-in, not the paper's WISE data)".
     panels : sequence of (str, str)
         ``(x_column, y_column)`` of each colour pair, e.g. ``[("W1-W2", "J-W1")]``.
     class_names : sequence of str or mapping
@@ -192,12 +203,8 @@ def plot_colour_density(
         Decades of density shown below the maximum.
     title : str, optional
         First title line.
-    dpi : int, default 150
-        PNG resolution.
 
-    Returns
-    -------
-    matplotlib.figure.Figure
+    The outputs, ``source_label`` and ``dpi`` are as for every figure (:mod:`deweight.figures`).
 
     Raises
     ------
@@ -205,6 +212,20 @@ def plot_colour_density(
         If a required column is missing (the message names it), ``panels`` is empty, or a
         numeric argument is out of range.
     """
+    panels = _check_panels(df, panels, class_column)
+    names = list(class_names.values()) if isinstance(class_names, Mapping) else list(class_names)
+    smoothing = np.broadcast_to(np.asarray(smoothing_mag, dtype=float), (len(panels),))
+    _check_settings(names, smoothing_mag, bins, enclosed_fraction, contour_level, limits, panels)
+    # Compute every grid first: Fig. 5 shares one colour scale along each row.
+    grids = _panel_grids(df[class_column].astype(str), df, names, panels, limits, bins, smoothing)
+    look = _Look(by_class, dynamic_range_dex, contour_level, enclosed_fraction, axis_labels)
+    title = title or _default_title(by_class, smoothing)
+    paths = (pdf_path, png_path, csv_path)
+    return _draw_density(grids, names, look, title, source_label, paths, dpi)
+
+
+def _check_panels(df: pd.DataFrame, panels, class_column: str) -> list[tuple[str, str]]:
+    """The panels as (x, y) pairs, once the catalogue is known to have their columns."""
     if not panels:
         raise ValueError("panels must name at least one (x_column, y_column) pair")
     panels = [tuple(pair) for pair in panels]
@@ -212,10 +233,14 @@ def plot_colour_density(
         raise ValueError(f"each panel must be an (x_column, y_column) pair, got {panels}")
     feature_columns = list(dict.fromkeys(column for pair in panels for column in pair))
     _require_columns(df, [*feature_columns, class_column], "df")
-    names = list(class_names.values()) if isinstance(class_names, Mapping) else list(class_names)
+    return panels
+
+
+def _check_settings(names, smoothing_mag, bins, enclosed_fraction, contour_level, limits, panels):
+    """Refuse settings out of range, naming the setting."""
     if not names:
         raise ValueError("class_names must list at least one class")
-    smoothing = np.broadcast_to(np.asarray(smoothing_mag, dtype=float), (len(panels),))
+    smoothing = np.asarray(smoothing_mag, dtype=float)
     if np.any(~np.isfinite(smoothing)) or np.any(smoothing < 0):
         raise ValueError(f"smoothing_mag must be finite and >= 0, got {smoothing_mag!r}")
     if int(bins) != bins or bins < 2:
@@ -226,203 +251,197 @@ def plot_colour_density(
         raise ValueError(f"contour_level must be positive, got {contour_level!r}")
     if limits is not None and len(limits) != len(panels):
         raise ValueError(f"limits has {len(limits)} entries but there are {len(panels)} panels")
-    classes = df[class_column].astype(str)
 
-    # Compute every grid first: Fig. 5 shares one colour scale along each row.
-    grids = []
-    for index, (x_column, y_column) in enumerate(panels):
-        values = df[[x_column, y_column]].to_numpy(dtype=float)
-        finite = np.all(np.isfinite(values), axis=1)
-        in_classes = classes.isin(names).to_numpy()
-        chosen = finite & in_classes
-        if not chosen.any():
-            raise ValueError(f"no source of classes {names} has finite {x_column} and {y_column}")
-        panel_limits = (
-            limits[index]
-            if limits is not None and limits[index] is not None
-            else _panel_limits(values[chosen, 0], values[chosen, 1])
-        )
-        x_edges = np.linspace(*panel_limits[0], int(bins) + 1)
-        y_edges = np.linspace(*panel_limits[1], int(bins) + 1)
-        per_class = {}
-        for name in names:
-            mask = chosen & (classes == name).to_numpy()
-            per_class[name] = (
-                int(mask.sum()),
-                _smoothed_density(
-                    values[mask, 0], values[mask, 1], x_edges, y_edges, float(smoothing[index])
-                ),
-            )
-        grids.append(
-            {
-                "name": f"{y_column} vs {x_column}",
-                "x_column": x_column,
-                "y_column": y_column,
-                "x_edges": x_edges,
-                "y_edges": y_edges,
-                "x_centres": 0.5 * (x_edges[1:] + x_edges[:-1]),
-                "y_centres": 0.5 * (y_edges[1:] + y_edges[:-1]),
-                "per_class": per_class,
-                "all": sum(density for _, density in per_class.values()),
-            }
-        )
 
+def _panel_grids(classes, df, names, panels, limits, bins, smoothing) -> list[dict]:
+    """Every panel's grid (:func:`_panel_grid`), with its own limits and kernel width."""
+    return [
+        _panel_grid(
+            df, classes, names, pair, None if limits is None else limits[index], int(bins), width
+        )
+        for index, (pair, width) in enumerate(zip(panels, smoothing, strict=True))
+    ]
+
+
+def _default_title(by_class: bool, smoothing: np.ndarray) -> str:
+    """The first title line when none is given: the layout and the kernel width(s)."""
+    layout = "Colour-colour densities by class" if by_class else "Colour-colour density"
+    return f"{layout}, smoothed with {_smoothing_text(smoothing)}"
+
+
+def _panel_grid(df, classes, names, pair, limits, bins: int, smoothing) -> dict:
+    """One panel's smoothed density per class (and summed), on a grid over its limits."""
+    x_column, y_column = pair
+    values = df[[x_column, y_column]].to_numpy(dtype=float)
+    finite = np.all(np.isfinite(values), axis=1)
+    chosen = finite & classes.isin(names).to_numpy()
+    if not chosen.any():
+        raise ValueError(f"no source of classes {names} has finite {x_column} and {y_column}")
+    if limits is None:
+        limits = _panel_limits(values[chosen, 0], values[chosen, 1])
+    x_edges = np.linspace(*limits[0], bins + 1)
+    y_edges = np.linspace(*limits[1], bins + 1)
+    per_class = {}
+    for name in names:
+        mask = chosen & (classes == name).to_numpy()
+        density = _smoothed_density(
+            values[mask, 0], values[mask, 1], x_edges, y_edges, float(smoothing)
+        )
+        per_class[name] = (int(mask.sum()), density)
+    return {
+        "name": f"{y_column} vs {x_column}",
+        "x_column": x_column,
+        "y_column": y_column,
+        "x_edges": x_edges,
+        "y_edges": y_edges,
+        "x_centres": 0.5 * (x_edges[1:] + x_edges[:-1]),
+        "y_centres": 0.5 * (y_edges[1:] + y_edges[:-1]),
+        "per_class": per_class,
+        "all": sum(density for _, density in per_class.values()),
+    }
+
+
+def _smoothing_text(smoothing: np.ndarray) -> str:
+    """The kernel widths for the title: one, or one per panel from left to right."""
+    if np.all(smoothing == smoothing[0]):
+        return f"a σ = {1000 * smoothing[0]:g} mmag Gaussian kernel"
+    widths = ", ".join(f"{1000 * value:g}" for value in smoothing)
+    return f"Gaussian kernels of σ = {widths} mmag (left to right)"
+
+
+def _show(ax, grid: dict, density: np.ndarray, vmax: float, look: _Look):
+    """Draw a density grid as log10 counts over ``look.dynamic_range_dex`` decades."""
+    with np.errstate(divide="ignore"):
+        log_density = np.log10(density)
+    extent = (grid["x_edges"][0], grid["x_edges"][-1], grid["y_edges"][0], grid["y_edges"][-1])
+    return ax.imshow(
+        log_density.T,
+        origin="lower",
+        extent=extent,
+        aspect="auto",
+        # Cells below the scale's floor, and empty ones, are left blank (white) rather
+        # than painted in the floor's colour, which would outline the kernel's cut-off.
+        cmap=matplotlib.colormaps["viridis" if look.by_class else "Greys"].with_extremes(
+            under="white", bad="white"
+        ),
+        vmin=vmax - look.dynamic_range_dex,
+        vmax=vmax,
+        interpolation="nearest",
+    )
+
+
+def _label_axes(ax, grid: dict, look: _Look) -> None:
+    """Name a panel's axes after its two feature columns."""
+    ax.set_xlabel(_axis_label(grid["x_column"], look.axis_labels))
+    ax.set_ylabel(_axis_label(grid["y_column"], look.axis_labels))
+
+
+def _long(grid: dict, class_label: str, density, level: float, look: _Look) -> pd.DataFrame:
+    """A grid's rows for the CSV (see :func:`_long_grid`)."""
+    return _long_grid(
+        grid["name"],
+        class_label,
+        grid["x_centres"],
+        grid["y_centres"],
+        density,
+        level,
+        look.dynamic_range_dex,
+    )
+
+
+def _draw_class_row(fig, axes_row, grids, name: str, look: _Look) -> list[pd.DataFrame]:
+    """One row of Fig. 5: a class's own density in every panel, on one colour scale."""
+    peaks = [grid["per_class"][name][1].max() for grid in grids]
+    row_max = max((np.log10(peak) for peak in peaks if peak > 0), default=0.0)
+    image, long_tables = None, []
+    for ax, grid in zip(axes_row, grids, strict=True):
+        count, density = grid["per_class"][name]
+        ax.set_title(f"{name} (N = {count:,})", fontsize=9.5)
+        if count == 0:
+            ax.text(0.5, 0.5, "no sources", ha="center", va="center", transform=ax.transAxes)
+        else:
+            image = _show(ax, grid, density, row_max, look)
+        ax.set_xlim(grid["x_edges"][0], grid["x_edges"][-1])
+        ax.set_ylim(grid["y_edges"][0], grid["y_edges"][-1])
+        _label_axes(ax, grid, look)
+        long_tables.append(_long(grid, name, density, float("nan"), look))
+    if image is not None:
+        label = "log$_{10}$ counts mag$^{-2}$"
+        fig.colorbar(image, ax=list(axes_row), label=label, shrink=0.9)
+    return long_tables
+
+
+def _draw_contours(ax, grid: dict, names, look: _Look, handles) -> list[pd.DataFrame]:
+    """Each class's contour in one Fig. 4 panel (and its legend entry, into ``handles``)."""
     long_tables = []
-    n_columns = len(panels)
-    if by_class:
-        fig = Figure(figsize=(3.6 * n_columns + 1.2, 2.6 * len(names) + 1.0), layout="constrained")
+    for position, name in enumerate(names):
+        count, density = grid["per_class"][name]
+        level = look.contour_level
+        if level is None:
+            level = _enclosing_level(density, look.enclosed_fraction)
+        style = _class_style(name, position)
+        if count > 0 and np.isfinite(level) and density.min() < level < density.max():
+            ax.contour(
+                grid["x_centres"],
+                grid["y_centres"],
+                density.T,
+                levels=[level],
+                colors=[style["color"]],
+                linestyles=[style["linestyle"]],
+                linewidths=1.8,
+            )
+        long_tables.append(_long(grid, name, density, level, look))
+        if handles is not None:
+            label = f"{name} (N = {count:,})"
+            handles.append(Line2D([], [], linewidth=1.8, label=label, **style))
+    return long_tables
+
+
+def _draw_all_classes(fig, axes_row, grids, names, look: _Look) -> list[pd.DataFrame]:
+    """Fig. 4: every panel's summed density in grey, one contour per class on top."""
+    handles: list = []
+    long_tables = []
+    for column, (ax, grid) in enumerate(zip(axes_row, grids, strict=True)):
+        all_density = grid["all"]
+        vmax = np.log10(all_density.max()) if all_density.max() > 0 else 0.0
+        image = _show(ax, grid, all_density, vmax, look)
+        label = "log$_{10}$ counts mag$^{-2}$ (all classes)"
+        fig.colorbar(image, ax=ax, label=label, shrink=0.9)
+        long_tables.append(_long(grid, "all", all_density, float("nan"), look))
+        long_tables += _draw_contours(ax, grid, names, look, handles if column == 0 else None)
+        _label_axes(ax, grid, look)
+    contour_text = (
+        f"contours at {look.contour_level:.3g} counts mag$^{{-2}}$"
+        if look.contour_level is not None
+        else f"contours enclose {_format_percent(look.enclosed_fraction)} of each class"
+    )
+    fig.legend(
+        handles=handles,
+        loc="outside lower center",
+        ncol=min(len(handles), 5),
+        frameon=False,
+        title=contour_text,
+    )
+    return long_tables
+
+
+@_with_style
+def _draw_density(grids, names, look: _Look, title: str, source_label: str, paths, dpi):
+    """Figs. 4-5 of computed grids: the layout, the panels, the title and the files."""
+    n_columns = len(grids)
+    if look.by_class:
+        size = (3.6 * n_columns + 1.2, 2.6 * len(names) + 1.0)
+        fig = Figure(figsize=size, layout="constrained")
         axes = fig.subplots(len(names), n_columns, squeeze=False)
+        long_tables = []
+        for row, name in enumerate(names):
+            long_tables += _draw_class_row(fig, axes[row], grids, name, look)
     else:
         fig = Figure(figsize=(5.0 * n_columns + 0.4, 5.6), layout="constrained")
         axes = fig.subplots(1, n_columns, squeeze=False)
-
-    def show(ax, grid, density, vmax):
-        with np.errstate(divide="ignore"):
-            log_density = np.log10(density)
-        extent = (grid["x_edges"][0], grid["x_edges"][-1], grid["y_edges"][0], grid["y_edges"][-1])
-        return ax.imshow(
-            log_density.T,
-            origin="lower",
-            extent=extent,
-            aspect="auto",
-            # Cells below the scale's floor, and empty ones, are left blank (white) rather
-            # than painted in the floor's colour, which would outline the kernel's cut-off.
-            cmap=matplotlib.colormaps["viridis" if by_class else "Greys"].with_extremes(
-                under="white", bad="white"
-            ),
-            vmin=vmax - dynamic_range_dex,
-            vmax=vmax,
-            interpolation="nearest",
-        )
-
-    if by_class:
-        for row, name in enumerate(names):
-            row_max = max(
-                (
-                    np.log10(grid["per_class"][name][1].max())
-                    for grid in grids
-                    if grid["per_class"][name][1].max() > 0
-                ),
-                default=0.0,
-            )
-            image = None
-            for column, grid in enumerate(grids):
-                ax = axes[row, column]
-                count, density = grid["per_class"][name]
-                ax.set_title(f"{name} (N = {count:,})", fontsize=9.5)
-                if count == 0:
-                    ax.text(
-                        0.5, 0.5, "no sources", ha="center", va="center", transform=ax.transAxes
-                    )
-                else:
-                    image = show(ax, grid, density, row_max)
-                ax.set_xlim(grid["x_edges"][0], grid["x_edges"][-1])
-                ax.set_ylim(grid["y_edges"][0], grid["y_edges"][-1])
-                ax.set_xlabel(_axis_label(grid["x_column"], axis_labels))
-                ax.set_ylabel(_axis_label(grid["y_column"], axis_labels))
-                long_tables.append(
-                    _long_grid(
-                        grid["name"],
-                        name,
-                        grid["x_centres"],
-                        grid["y_centres"],
-                        density,
-                        float("nan"),
-                        dynamic_range_dex,
-                    )
-                )
-            if image is not None:
-                fig.colorbar(
-                    image, ax=list(axes[row]), label="log$_{10}$ counts mag$^{-2}$", shrink=0.9
-                )
-    else:
-        handles = []
-        for column, grid in enumerate(grids):
-            ax = axes[0, column]
-            all_density = grid["all"]
-            vmax = np.log10(all_density.max()) if all_density.max() > 0 else 0.0
-            image = show(ax, grid, all_density, vmax)
-            fig.colorbar(
-                image, ax=ax, label="log$_{10}$ counts mag$^{-2}$ (all classes)", shrink=0.9
-            )
-            long_tables.append(
-                _long_grid(
-                    grid["name"],
-                    "all",
-                    grid["x_centres"],
-                    grid["y_centres"],
-                    all_density,
-                    float("nan"),
-                    dynamic_range_dex,
-                )
-            )
-            for position, name in enumerate(names):
-                count, density = grid["per_class"][name]
-                level = (
-                    contour_level
-                    if contour_level is not None
-                    else _enclosing_level(density, enclosed_fraction)
-                )
-                style = _class_style(name, position)
-                if count > 0 and np.isfinite(level) and density.min() < level < density.max():
-                    ax.contour(
-                        grid["x_centres"],
-                        grid["y_centres"],
-                        density.T,
-                        levels=[level],
-                        colors=[style["color"]],
-                        linestyles=[style["linestyle"]],
-                        linewidths=1.8,
-                    )
-                long_tables.append(
-                    _long_grid(
-                        grid["name"],
-                        name,
-                        grid["x_centres"],
-                        grid["y_centres"],
-                        density,
-                        level,
-                        dynamic_range_dex,
-                    )
-                )
-                if column == 0:
-                    handles.append(
-                        Line2D(
-                            [],
-                            [],
-                            color=style["color"],
-                            linestyle=style["linestyle"],
-                            linewidth=1.8,
-                            label=f"{name} (N = {count:,})",
-                        )
-                    )
-            ax.set_xlabel(_axis_label(grid["x_column"], axis_labels))
-            ax.set_ylabel(_axis_label(grid["y_column"], axis_labels))
-        contour_text = (
-            f"contours at {contour_level:.3g} counts mag$^{{-2}}$"
-            if contour_level is not None
-            else f"contours enclose {_format_percent(enclosed_fraction)} of each class"
-        )
-        fig.legend(
-            handles=handles,
-            loc="outside lower center",
-            ncol=min(len(handles), 5),
-            frameon=False,
-            title=contour_text,
-        )
-    if np.all(smoothing == smoothing[0]):
-        smoothing_text = f"a σ = {1000 * smoothing[0]:g} mmag Gaussian kernel"
-    else:
-        smoothing_text = (
-            "Gaussian kernels of σ = "
-            + ", ".join(f"{1000 * value:g}" for value in smoothing)
-            + " mmag (left to right)"
-        )
-    default_title = (
-        "Colour-colour densities by class" if by_class else "Colour-colour density"
-    ) + f", smoothed with {smoothing_text}"
-    _suptitle(fig, title or default_title, source_label)
+        long_tables = _draw_all_classes(fig, axes[0], grids, names, look)
+    _suptitle(fig, title, source_label)
     data = pd.concat(long_tables, ignore_index=True)
     # Six significant digits are far below what an image can show and keep the file small.
-    save_figure(fig, data, pdf_path, png_path, csv_path, dpi=dpi, float_format="%.6g")
+    save_figure(fig, data, *paths, dpi=dpi, float_format="%.6g")
     return fig

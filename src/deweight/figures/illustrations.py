@@ -1,11 +1,14 @@
-"""Figs. 1-3 of Lake & Tsai (2022): the two-Gaussian illustrations and slices of the simulation.
+"""Figs. 1-3 of Lake & Tsai (2022): the analytic illustrations, drawn from tidy tables.
 
-The numbers come from :mod:`deweight.illustrations` (analytic, nothing trained).
+The numbers come from :mod:`deweight.illustrations` (no training); this module only plots
+them. Figs. 1 and 2 show two Gaussian classes, unweighted and weighted, and what a weighted
+model implies on unweighted data; Fig. 3 shows slices of the simulated feature space.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -17,10 +20,6 @@ from scipy.integrate import trapezoid
 from deweight.figures.style import (
     _BLACK,
     _CHANNEL_NAMES,
-    _FIG1_COLUMNS,
-    _FIG2_COLUMNS,
-    _FIG2_SUMMARY_COLUMNS,
-    _FIG3_COLUMNS,
     _GREY,
     _HALF_PROBABILITY_LINESTYLES,
     _ILLUSTRATION_HATCHES,
@@ -36,6 +35,30 @@ from deweight.figures.style import (
     save_figure,
 )
 
+_FIG1_COLUMNS = (
+    "x",
+    "L0",
+    "L1",
+    "L0_weighted",
+    "L1_weighted",
+    "P0",
+    "P1",
+    "P0_weighted",
+    "P1_weighted",
+)
+_FIG2_COLUMNS = (*_FIG1_COLUMNS, "L_total", "L0_apparent", "L1_apparent")
+_FIG2_SUMMARY_COLUMNS = ("class", "true_fraction", "model_prior", "implied_fraction")
+_FIG3_COLUMNS = (
+    "slice",
+    "horizontal_feature",
+    "vertical_feature",
+    "horizontal",
+    "vertical",
+    "log10_density",
+    "P0",
+    "P1",
+    "P2",
+)
 # --------------------------------------------------------------------------------------------
 # Figures 1 and 2: two Gaussian classes
 # --------------------------------------------------------------------------------------------
@@ -53,41 +76,88 @@ def _crossovers(x: np.ndarray, difference: np.ndarray) -> list[float]:
     return sorted(crossings)
 
 
-def _draw_two_class_panel(
-    ax_density,
-    ax_probability,
-    x: np.ndarray,
-    densities: Sequence[np.ndarray],
-    probabilities: Sequence[np.ndarray],
-    *,
-    density_labels: Sequence[str],
-    probability_symbol: str,
-    bar_x: float | None,
-    reference_densities: Sequence[np.ndarray] | None = None,
-) -> None:
-    """Draw one column of Fig. 1 or 2: class densities above, class probabilities below.
+@dataclass(frozen=True)
+class _Panel:
+    """One column of Fig. 1 or 2: the columns it draws and how its titles and legend name them.
 
-    The striped bar at ``bar_x`` stacks the two class densities there, so the fraction of the
-    bar in each colour is that class's probability (Eq. 1), as in the paper's Fig. 1. Dotted
-    vertical lines mark where the probabilities cross: the Bayes classifier's boundaries.
+    ``density_label`` is a template of the class number ``{i}``; ``abundance`` is the column of
+    Fig. 2's summary that the title states (Fig. 1 integrates the densities instead);
+    ``quantity`` is what Fig. 2's CSV calls the densities.
     """
-    for density, colour, label in zip(
-        densities, ILLUSTRATION_CLASS_COLOURS, density_labels, strict=True
-    ):
+
+    name: str
+    title: str
+    densities: tuple[str, str]
+    density_label: str
+    probabilities: tuple[str, str]
+    probability_symbol: str
+    abundance_name: str
+    abundance: str = ""
+    quantity: str = "density"
+    bar: bool = True
+    reference: tuple[str, ...] = ()
+
+    def curves(self, table: pd.DataFrame) -> tuple[list[np.ndarray], ...]:
+        """The panel's densities, probabilities and reference (true) densities, as arrays."""
+        return tuple(
+            [table[column].to_numpy(dtype=float) for column in columns]
+            for columns in (self.densities, self.probabilities, self.reference)
+        )
+
+
+def _weighting_panel(name: str, weighted: bool, title: str, abundance_name: str, abundance=""):
+    """A panel of class densities and probabilities, unweighted or weighted (Eq. 8)."""
+    suffix, mark = ("_weighted", "_w") if weighted else ("", "")
+    return _Panel(
+        name=name,
+        title=title,
+        densities=(f"L0{suffix}", f"L1{suffix}"),
+        density_label=f"$\\mathcal{{L}}{mark}({{i}}, x)$",
+        probabilities=(f"P0{suffix}", f"P1{suffix}"),
+        probability_symbol=f"P{mark}",
+        abundance_name=abundance_name,
+        abundance=abundance,
+    )
+
+
+_FIG1_PANELS = (
+    _weighting_panel("a", False, "(a) unweighted", "abundance $P(i)$"),
+    _weighting_panel(
+        "b", True, "(b) weighted to balance, $w_i = 1/P(i)$", "weighted abundance $P_w(i)$"
+    ),
+)
+_FIG2_PANELS = (
+    _weighting_panel("a", False, "(a) unweighted data", "true abundance $P(i)$", "true_fraction"),
+    _weighting_panel(
+        "b", True, "(b) weighted data, $w_i = 1/P(i)$", "model prior $P_w(i)$, Eq. 7", "model_prior"
+    ),
+    _Panel(
+        name="c",
+        title="(c) weighted model on unweighted, unlabelled data",
+        densities=("L0_apparent", "L1_apparent"),
+        density_label=r"$P_w({i}|x)\,\mathcal{L}(x)$",
+        probabilities=("P0_weighted", "P1_weighted"),
+        probability_symbol="P_w",
+        abundance_name="mean $P_w(i|x)$, Eq. 13",
+        abundance="implied_fraction",
+        quantity="apparent_density",
+        bar=False,
+        reference=("L0", "L1"),
+    ),
+)
+
+
+def _draw_curves(
+    ax_density, ax_probability, x, densities, probabilities, labels, symbol, reference
+):
+    """The class densities (filled; dotted true ones in ``reference``) and probabilities."""
+    for density, colour, label in zip(densities, ILLUSTRATION_CLASS_COLOURS, labels, strict=True):
         ax_density.fill_between(x, density, color=colour, alpha=0.3, linewidth=0)
         ax_density.plot(x, density, color=colour, linewidth=1.8, label=label)
-    if reference_densities is not None:
-        for i, (density, colour) in enumerate(
-            zip(reference_densities, ILLUSTRATION_CLASS_COLOURS, strict=True)
-        ):
-            ax_density.plot(
-                x,
-                density,
-                color=colour,
-                linewidth=1.2,
-                linestyle=":",
-                label=f"true $\\mathcal{{L}}({i}, x)$",
-            )
+    for i, density in enumerate(reference):
+        colour = ILLUSTRATION_CLASS_COLOURS[i]
+        label = f"true $\\mathcal{{L}}({i}, x)$"
+        ax_density.plot(x, density, color=colour, linewidth=1.2, linestyle=":", label=label)
     for i, (probability, colour) in enumerate(
         zip(probabilities, ILLUSTRATION_CLASS_COLOURS, strict=True)
     ):
@@ -97,57 +167,76 @@ def _draw_two_class_panel(
             color=colour,
             linewidth=1.8,
             linestyle="-" if i == 0 else "--",
-            label=f"${probability_symbol}({i}|x)$",
+            label=f"${symbol}({i}|x)$",
         )
+
+
+def _draw_boundaries(ax_density, ax_probability, x, probabilities) -> None:
+    """Dotted vertical lines where the probabilities cross: the Bayes classifier's boundaries."""
     boundaries = _crossovers(x, probabilities[0] - probabilities[1])
     for boundary in boundaries:
         for ax in (ax_density, ax_probability):
             ax.axvline(boundary, color=_GREY, linestyle=":", linewidth=1.2)
     if boundaries:
         # A legend entry, not loose text, so it can never land on a curve.
-        ax_probability.plot(
-            [],
-            [],
-            color=_GREY,
-            linestyle=":",
-            linewidth=1.2,
-            label="Bayes boundary, x = " + ", ".join(f"{value:.2f}" for value in boundaries),
+        label = "Bayes boundary, x = " + ", ".join(f"{value:.2f}" for value in boundaries)
+        ax_probability.plot([], [], color=_GREY, linestyle=":", linewidth=1.2, label=label)
+
+
+def _draw_bar(ax, x, densities, bar_x: float, symbol: str) -> None:
+    """A striped bar at ``bar_x`` stacking the class densities there, annotated with shares.
+
+    The fraction of the bar in each colour is that class's probability (Eq. 1), as in the
+    paper's Fig. 1.
+    """
+    heights = [float(np.interp(bar_x, x, density)) for density in densities]
+    width = 0.02 * (x.max() - x.min())
+    bottom = 0.0
+    for i, height in enumerate(heights):
+        ax.bar(
+            bar_x,
+            height,
+            width=width,
+            bottom=bottom,
+            color=ILLUSTRATION_CLASS_COLOURS[i],
+            hatch=_ILLUSTRATION_HATCHES[i],
+            edgecolor="white",
+            linewidth=0.0,
+            zorder=3,
         )
-    if bar_x is not None and x.min() <= bar_x <= x.max():
-        heights = [float(np.interp(bar_x, x, density)) for density in densities]
-        width = 0.02 * (x.max() - x.min())
-        bottom = 0.0
-        for i, height in enumerate(heights):
-            ax_density.bar(
-                bar_x,
-                height,
-                width=width,
-                bottom=bottom,
-                color=ILLUSTRATION_CLASS_COLOURS[i],
-                hatch=_ILLUSTRATION_HATCHES[i],
-                edgecolor="white",
-                linewidth=0.0,
-                zorder=3,
-            )
-            bottom += height
-        ax_density.bar(
-            bar_x, bottom, width=width, fill=False, edgecolor=_BLACK, linewidth=0.8, zorder=4
-        )
-        shares = [height / bottom for height in heights]
-        ax_density.annotate(
-            f"bar at x = {bar_x:g}:\n"
-            + "\n".join(
-                f"${probability_symbol}({i}|x)$ = {share:.2f}" for i, share in enumerate(shares)
-            ),
-            xy=(bar_x + width / 2, bottom),
-            # Right of centre and below the top: clear of both class peaks for any weighting.
-            xytext=(0.98, 0.62),
-            textcoords="axes fraction",
-            ha="right",
-            va="top",
-            fontsize=9,
-            arrowprops={"arrowstyle": "-", "color": _GREY, "linewidth": 0.8},
-        )
+        bottom += height
+    ax.bar(bar_x, bottom, width=width, fill=False, edgecolor=_BLACK, linewidth=0.8, zorder=4)
+    shares = [height / bottom for height in heights]
+    ax.annotate(
+        f"bar at x = {bar_x:g}:\n"
+        + "\n".join(f"${symbol}({i}|x)$ = {share:.2f}" for i, share in enumerate(shares)),
+        xy=(bar_x + width / 2, bottom),
+        # Right of centre and below the top: clear of both class peaks for any weighting.
+        xytext=(0.98, 0.62),
+        textcoords="axes fraction",
+        ha="right",
+        va="top",
+        fontsize=9,
+        arrowprops={"arrowstyle": "-", "color": _GREY, "linewidth": 0.8},
+    )
+
+
+def _draw_two_class_panel(
+    ax_density,
+    ax_probability,
+    x: np.ndarray,
+    panel: _Panel,
+    columns: pd.DataFrame,
+    bar_x: float | None,
+) -> None:
+    """Draw one column of Fig. 1 or 2: class densities above, class probabilities below."""
+    densities, probabilities, reference = panel.curves(columns)
+    labels = [panel.density_label.replace("{i}", str(i)) for i in range(2)]
+    symbol = panel.probability_symbol
+    _draw_curves(ax_density, ax_probability, x, densities, probabilities, labels, symbol, reference)
+    _draw_boundaries(ax_density, ax_probability, x, probabilities)
+    if panel.bar and bar_x is not None and x.min() <= bar_x <= x.max():
+        _draw_bar(ax_density, x, densities, bar_x, symbol)
     ax_density.set_ylim(bottom=0)
     ax_density.set_ylabel("density per unit x")
     ax_density.legend(loc="upper left", frameon=False)
@@ -177,7 +266,6 @@ def _abundance_text(shares: Sequence[float]) -> str:
     return f"{_format_percent(shares[0])} : {_format_percent(shares[1])} (ratio {ratio:.2f})"
 
 
-@_with_style
 def plot_fig1(
     df: pd.DataFrame,
     pdf_path: PathLike,
@@ -202,19 +290,11 @@ def plot_fig1(
     df : pandas.DataFrame
         From :func:`deweight.illustrations.two_gaussian_illustration`; needs columns ``x``,
         ``L0``, ``L1``, ``L0_weighted``, ``L1_weighted``, ``P0``, ``P1``, ``P0_weighted``,
-        ``P1_weighted``.
-    pdf_path, png_path, csv_path : str or path-like
-        Outputs. The CSV holds the columns above, sorted by x.
+        ``P1_weighted``. The CSV holds these columns, sorted by x.
     bar_x : float or None, default 1.5
         Where to draw the striped bar; None for no bar.
-    source_label : str
-        Second title line saying where the numbers come from.
-    dpi : int, default 150
-        PNG resolution.
 
-    Returns
-    -------
-    matplotlib.figure.Figure
+    The outputs, ``source_label`` and ``dpi`` are as for every figure (:mod:`deweight.figures`).
 
     Raises
     ------
@@ -223,44 +303,27 @@ def plot_fig1(
     """
     _require_columns(df, _FIG1_COLUMNS, "df")
     table = _sorted_by_x(df.loc[:, list(_FIG1_COLUMNS)])
-    x = table["x"].to_numpy(dtype=float)
-    fig = Figure(figsize=(11.0, 6.4), layout="constrained")
-    axes = fig.subplots(2, 2, sharex=True, height_ratios=(2, 1))
-    panels = (
-        ("", r"\mathcal{L}", "P", "(a) unweighted", "abundance $P(i)$"),
-        (
-            "_weighted",
-            r"\mathcal{L}_w",
-            "P_w",
-            "(b) weighted to balance, $w_i = 1/P(i)$",
-            "weighted abundance $P_w(i)$",
-        ),
-    )
-    for column, (suffix, density_symbol, probability_symbol, name, abundance_name) in enumerate(
-        panels
-    ):
-        densities = [table[f"L{i}{suffix}"].to_numpy(dtype=float) for i in range(2)]
-        probabilities = [table[f"P{i}{suffix}"].to_numpy(dtype=float) for i in range(2)]
-        _draw_two_class_panel(
-            axes[0, column],
-            axes[1, column],
-            x,
-            densities,
-            probabilities,
-            density_labels=[f"${density_symbol}({i}, x)$" for i in range(2)],
-            probability_symbol=probability_symbol,
-            bar_x=bar_x,
-        )
-        shares = _integrated_fractions(x, densities)
-        axes[0, column].set_title(f"{name}\n{abundance_name}: {_abundance_text(shares)}")
-    _suptitle(
-        fig, "Fig. 1: classification of two Gaussian classes, unweighted and weighted", source_label
-    )
-    save_figure(fig, table, pdf_path, png_path, csv_path, dpi=dpi)
-    return fig
+    return _draw_fig1(table, (pdf_path, png_path, csv_path), bar_x, source_label, dpi)
 
 
 @_with_style
+def _draw_fig1(table: pd.DataFrame, paths, bar_x, source_label: str, dpi: int) -> Figure:
+    """Fig. 1 of a checked table: two panels of densities over probabilities."""
+    x = table["x"].to_numpy(dtype=float)
+    fig = Figure(figsize=(11.0, 6.4), layout="constrained")
+    axes = fig.subplots(2, 2, sharex=True, height_ratios=(2, 1))
+    for column, panel in enumerate(_FIG1_PANELS):
+        _draw_two_class_panel(axes[0, column], axes[1, column], x, panel, table, bar_x)
+        shares = _integrated_fractions(x, panel.curves(table)[0])
+        axes[0, column].set_title(
+            f"{panel.title}\n{panel.abundance_name}: {_abundance_text(shares)}"
+        )
+    title = "Fig. 1: classification of two Gaussian classes, unweighted and weighted"
+    _suptitle(fig, title, source_label)
+    save_figure(fig, table, *paths, dpi=dpi)
+    return fig
+
+
 def plot_fig2(
     df_curves: pd.DataFrame,
     df_summary: pd.DataFrame,
@@ -289,20 +352,13 @@ def plot_fig2(
     df_summary : pandas.DataFrame
         ``summary`` from the same function: columns ``class``, ``true_fraction``,
         ``model_prior``, ``implied_fraction``, one row for class 0 and one for class 1.
-    pdf_path, png_path, csv_path : str or path-like
-        Outputs. The CSV is long: columns ``panel`` ("a", "b", "c"), ``quantity``
-        ("density", "probability", "apparent_density", "true_density" or "abundance"),
-        ``class``, ``x`` (empty for abundances) and ``value``.
     bar_x : float or None, default 1.5
         Where to draw the striped bar in panels (a) and (b).
-    source_label : str
-        Second title line saying where the numbers come from.
-    dpi : int, default 150
-        PNG resolution.
 
-    Returns
-    -------
-    matplotlib.figure.Figure
+    The outputs, ``source_label`` and ``dpi`` are as for every figure (:mod:`deweight.figures`).
+    The CSV is long: columns ``panel`` ("a", "b", "c"), ``quantity`` ("density",
+    "probability", "apparent_density", "true_density" or "abundance"), ``class``, ``x``
+    (empty for abundances) and ``value``.
 
     Raises
     ------
@@ -320,106 +376,44 @@ def plot_fig2(
             f"got classes {summary['class'].tolist()}"
         )
     summary = summary.set_index(summary["class"].astype(int)).sort_index()
+    return _draw_fig2(curves, summary, (pdf_path, png_path, csv_path), bar_x, source_label, dpi)
+
+
+def _fig2_rows(panel: _Panel, x: np.ndarray, curves: pd.DataFrame, abundance) -> list:
+    """The long rows of Fig. 2's CSV for one panel: its curves, then its abundances."""
+    densities, probabilities, reference = panel.curves(curves)
+    series = [(panel.quantity, densities), ("probability", probabilities)]
+    if reference:
+        series.append(("true_density", reference))
+    rows = [
+        pd.DataFrame(
+            {"panel": panel.name, "quantity": quantity, "class": i, "x": x, "value": values[i]}
+        )
+        for quantity, values in series
+        for i in range(2)
+    ]
+    abundances = {"panel": panel.name, "quantity": "abundance", "class": [0, 1], "x": np.nan}
+    return [*rows, pd.DataFrame({**abundances, "value": abundance})]
+
+
+@_with_style
+def _draw_fig2(curves, summary, paths, bar_x, source_label: str, dpi: int) -> Figure:
+    """Fig. 2 of checked tables: three panels of densities over probabilities."""
     x = curves["x"].to_numpy(dtype=float)
-
-    def column(name: str) -> np.ndarray:
-        return curves[name].to_numpy(dtype=float)
-
-    panels = (
-        {
-            "panel": "a",
-            "title": "(a) unweighted data",
-            "densities": [column("L0"), column("L1")],
-            "density_labels": [r"$\mathcal{L}(0, x)$", r"$\mathcal{L}(1, x)$"],
-            "density_quantity": "density",
-            "probabilities": [column("P0"), column("P1")],
-            "probability_symbol": "P",
-            "abundance": summary["true_fraction"].to_numpy(dtype=float),
-            "abundance_name": "true abundance $P(i)$",
-            "bar_x": bar_x,
-        },
-        {
-            "panel": "b",
-            "title": "(b) weighted data, $w_i = 1/P(i)$",
-            "densities": [column("L0_weighted"), column("L1_weighted")],
-            "density_labels": [r"$\mathcal{L}_w(0, x)$", r"$\mathcal{L}_w(1, x)$"],
-            "density_quantity": "density",
-            "probabilities": [column("P0_weighted"), column("P1_weighted")],
-            "probability_symbol": "P_w",
-            "abundance": summary["model_prior"].to_numpy(dtype=float),
-            "abundance_name": "model prior $P_w(i)$, Eq. 7",
-            "bar_x": bar_x,
-        },
-        {
-            "panel": "c",
-            "title": "(c) weighted model on unweighted, unlabelled data",
-            "densities": [column("L0_apparent"), column("L1_apparent")],
-            "density_labels": [r"$P_w(0|x)\,\mathcal{L}(x)$", r"$P_w(1|x)\,\mathcal{L}(x)$"],
-            "density_quantity": "apparent_density",
-            "probabilities": [column("P0_weighted"), column("P1_weighted")],
-            "probability_symbol": "P_w",
-            "abundance": summary["implied_fraction"].to_numpy(dtype=float),
-            "abundance_name": "mean $P_w(i|x)$, Eq. 13",
-            "bar_x": None,
-            "reference": [column("L0"), column("L1")],
-        },
-    )
     fig = Figure(figsize=(15.0, 6.8), layout="constrained")
     axes = fig.subplots(2, 3, sharex=True, height_ratios=(2, 1))
     long_tables = []
-    for index, panel in enumerate(panels):
-        _draw_two_class_panel(
-            axes[0, index],
-            axes[1, index],
-            x,
-            panel["densities"],
-            panel["probabilities"],
-            density_labels=panel["density_labels"],
-            probability_symbol=panel["probability_symbol"],
-            bar_x=panel["bar_x"],
-            reference_densities=panel.get("reference"),
-        )
-        abundance = panel["abundance"]
+    for index, panel in enumerate(_FIG2_PANELS):
+        _draw_two_class_panel(axes[0, index], axes[1, index], x, panel, curves, bar_x)
+        abundance = summary[panel.abundance].to_numpy(dtype=float)
         axes[0, index].set_title(
-            f"{panel['title']}\n{panel['abundance_name']}: {_abundance_text(abundance)}"
+            f"{panel.title}\n{panel.abundance_name}: {_abundance_text(abundance)}"
         )
-        series = [
-            (panel["density_quantity"], panel["densities"]),
-            ("probability", panel["probabilities"]),
-        ]
-        if "reference" in panel:
-            series.append(("true_density", panel["reference"]))
-        for quantity, curves_of_class in series:
-            for i in range(2):
-                long_tables.append(
-                    pd.DataFrame(
-                        {
-                            "panel": panel["panel"],
-                            "quantity": quantity,
-                            "class": i,
-                            "x": x,
-                            "value": curves_of_class[i],
-                        }
-                    )
-                )
-        long_tables.append(
-            pd.DataFrame(
-                {
-                    "panel": panel["panel"],
-                    "quantity": "abundance",
-                    "class": [0, 1],
-                    "x": np.nan,
-                    "value": abundance,
-                }
-            )
-        )
-    _suptitle(
-        fig,
-        "Fig. 2: a weighted model's prior versus the abundance it implies on unweighted data",
-        source_label,
-    )
+        long_tables += _fig2_rows(panel, x, curves, abundance)
+    title = "Fig. 2: a weighted model's prior versus the abundance it implies on unweighted data"
+    _suptitle(fig, title, source_label)
     data = pd.concat(long_tables, ignore_index=True)
-    save_figure(fig, data, pdf_path, png_path, csv_path, dpi=dpi)
+    save_figure(fig, data, *paths, dpi=dpi)
     return fig
 
 
@@ -445,7 +439,6 @@ def _image_extent(horizontal: np.ndarray, vertical: np.ndarray) -> tuple[float, 
     return (*edges(horizontal), *edges(vertical))
 
 
-@_with_style
 def plot_fig3(
     slices_df: pd.DataFrame,
     pdf_path: PathLike,
@@ -471,16 +464,9 @@ def plot_fig3(
         From :func:`deweight.illustrations.simulation_slices`; needs columns ``slice``,
         ``horizontal_feature``, ``vertical_feature``, ``horizontal``, ``vertical``,
         ``log10_density``, ``P0``, ``P1``, ``P2``, with a full rectangular grid per slice.
-    pdf_path, png_path, csv_path : str or path-like
-        Outputs; the CSV holds the columns above, floats to six significant digits.
-    source_label : str
-        Second title line saying where the numbers come from.
-    dpi : int, default 150
-        PNG resolution.
+        The CSV holds these columns, floats to six significant digits.
 
-    Returns
-    -------
-    matplotlib.figure.Figure
+    The outputs, ``source_label`` and ``dpi`` are as for every figure (:mod:`deweight.figures`).
 
     Raises
     ------
@@ -490,78 +476,88 @@ def plot_fig3(
     """
     _require_columns(slices_df, _FIG3_COLUMNS, "slices_df")
     table = slices_df.loc[:, list(_FIG3_COLUMNS)].reset_index(drop=True)
-    slice_names = list(pd.unique(table["slice"]))
     probabilities = table[["P0", "P1", "P2"]].to_numpy(dtype=float)
     if np.any(probabilities < 0) or not np.all(np.isfinite(probabilities)):
         raise ValueError("P0, P1 and P2 must be finite and non-negative")
-    fig = Figure(figsize=(10.0, 4.3 * len(slice_names) + 0.9), layout="constrained")
-    axes = fig.subplots(len(slice_names), 2, squeeze=False)
-    for row, slice_name in enumerate(slice_names):
-        part = table[table["slice"] == slice_name]
-        horizontal_name = str(part["horizontal_feature"].iloc[0])
-        vertical_name = str(part["vertical_feature"].iloc[0])
-        fixed = sorted({"x0", "x1", "x2", "x3"} - {horizontal_name, vertical_name})
-        description = f"({horizontal_name}, {vertical_name}) with " + " = ".join(fixed) + " = 0"
+    for slice_name, part in table.groupby("slice", sort=False):
         if len(part) != part["horizontal"].nunique() * part["vertical"].nunique():
             raise ValueError(f"slice {slice_name!r} is not a full rectangular grid")
-        horizontal, vertical, log_density = _slice_grid(part, "log10_density")
-        extent = _image_extent(horizontal, vertical)
-        image = axes[row, 0].imshow(
-            log_density,
-            origin="lower",
-            extent=extent,
-            cmap="viridis",
-            aspect="equal",
-            interpolation="nearest",
-        )
-        fig.colorbar(image, ax=axes[row, 0], label="log$_{10}$ density", shrink=0.9)
-        axes[row, 0].set_title(f"total density, {description}")
-        rgb = np.zeros((*log_density.shape, 3))
-        for class_index, channel in SIMULATION_CLASS_CHANNELS.items():
-            rgb[..., channel] = _slice_grid(part, f"P{class_index}")[2]
-        # Rows already sum to one; dividing again only removes rounding so imshow never clips.
-        rgb /= rgb.sum(axis=-1, keepdims=True)
-        axes[row, 1].imshow(
-            rgb, origin="lower", extent=extent, aspect="equal", interpolation="nearest"
-        )
-        # The paper's red/green encoding is lost on red-green colour-blind readers, so the
-        # line where each class reaches P = 0.5 is drawn too, in line styles that need no colour.
-        for class_index, channel in SIMULATION_CLASS_CHANNELS.items():
-            probability = rgb[..., channel]
-            if probability.min() < 0.5 < probability.max():
-                axes[row, 1].contour(
-                    horizontal,
-                    vertical,
-                    probability,
-                    levels=[0.5],
-                    colors=_BLACK,
-                    linestyles=[_HALF_PROBABILITY_LINESTYLES[class_index]],
-                    linewidths=1.4,
-                )
-        axes[row, 1].set_title(f"class probabilities, {description}")
-        for ax in axes[row]:
-            ax.set_xlabel(horizontal_name)
-            ax.set_ylabel(vertical_name)
+    return _draw_fig3(table, (pdf_path, png_path, csv_path), source_label, dpi)
+
+
+def _draw_slice(fig, ax_density, ax_classes, part: pd.DataFrame) -> None:
+    """One row of Fig. 3: a slice's log density and its class probabilities as RGB."""
+    horizontal_name = str(part["horizontal_feature"].iloc[0])
+    vertical_name = str(part["vertical_feature"].iloc[0])
+    fixed = sorted({"x0", "x1", "x2", "x3"} - {horizontal_name, vertical_name})
+    description = f"({horizontal_name}, {vertical_name}) with " + " = ".join(fixed) + " = 0"
+    horizontal, vertical, log_density = _slice_grid(part, "log10_density")
+    extent = _image_extent(horizontal, vertical)
+    image = ax_density.imshow(
+        log_density,
+        origin="lower",
+        extent=extent,
+        cmap="viridis",
+        aspect="equal",
+        interpolation="nearest",
+    )
+    fig.colorbar(image, ax=ax_density, label="log$_{10}$ density", shrink=0.9)
+    ax_density.set_title(f"total density, {description}")
+    rgb = np.zeros((*log_density.shape, 3))
+    for class_index, channel in SIMULATION_CLASS_CHANNELS.items():
+        rgb[..., channel] = _slice_grid(part, f"P{class_index}")[2]
+    # Rows already sum to one; dividing again only removes rounding so imshow never clips.
+    rgb /= rgb.sum(axis=-1, keepdims=True)
+    ax_classes.imshow(rgb, origin="lower", extent=extent, aspect="equal", interpolation="nearest")
+    # The paper's red/green encoding is lost on red-green colour-blind readers, so the
+    # line where each class reaches P = 0.5 is drawn too, in line styles that need no colour.
+    for class_index, channel in SIMULATION_CLASS_CHANNELS.items():
+        probability = rgb[..., channel]
+        if probability.min() < 0.5 < probability.max():
+            ax_classes.contour(
+                horizontal,
+                vertical,
+                probability,
+                levels=[0.5],
+                colors=_BLACK,
+                linestyles=[_HALF_PROBABILITY_LINESTYLES[class_index]],
+                linewidths=1.4,
+            )
+    ax_classes.set_title(f"class probabilities, {description}")
+    for ax in (ax_density, ax_classes):
+        ax.set_xlabel(horizontal_name)
+        ax.set_ylabel(vertical_name)
+
+
+def _fig3_key() -> list:
+    """Legend of Fig. 3: the colour of each class, then the line style of its P = 0.5 line."""
     key = [
-        Patch(
-            facecolor=np.eye(3)[channel],
-            label=f"class {class_index} ({_CHANNEL_NAMES[channel]})",
-        )
-        for class_index, channel in SIMULATION_CLASS_CHANNELS.items()
+        Patch(facecolor=np.eye(3)[channel], label=f"class {index} ({_CHANNEL_NAMES[channel]})")
+        for index, channel in SIMULATION_CLASS_CHANNELS.items()
     ]
-    key += [
+    return key + [
         Line2D(
             [],
             [],
             color=_BLACK,
-            linestyle=_HALF_PROBABILITY_LINESTYLES[class_index],
+            linestyle=_HALF_PROBABILITY_LINESTYLES[index],
             linewidth=1.4,
-            label=f"$P({class_index}|x) = 0.5$",
+            label=f"$P({index}|x) = 0.5$",
         )
-        for class_index in SIMULATION_CLASS_CHANNELS
+        for index in SIMULATION_CLASS_CHANNELS
     ]
+
+
+@_with_style
+def _draw_fig3(table: pd.DataFrame, paths, source_label: str, dpi: int) -> Figure:
+    """Fig. 3 of a checked table: one row of two images per slice, and the colour key."""
+    slice_names = list(pd.unique(table["slice"]))
+    fig = Figure(figsize=(10.0, 4.3 * len(slice_names) + 0.9), layout="constrained")
+    axes = fig.subplots(len(slice_names), 2, squeeze=False)
+    for row, slice_name in enumerate(slice_names):
+        _draw_slice(fig, axes[row, 0], axes[row, 1], table[table["slice"] == slice_name])
     fig.legend(
-        handles=key,
+        handles=_fig3_key(),
         loc="outside lower right",
         ncol=2,
         frameon=False,
@@ -570,5 +566,5 @@ def plot_fig3(
     _suptitle(fig, "Fig. 3: slices of the simulated feature space", source_label)
     # Six significant digits are far below what an image can show and keep the CSV of a
     # 201 x 201 grid to a few megabytes.
-    save_figure(fig, table, pdf_path, png_path, csv_path, dpi=dpi, float_format="%.6g")
+    save_figure(fig, table, *paths, dpi=dpi, float_format="%.6g")
     return fig

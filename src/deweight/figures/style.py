@@ -141,54 +141,6 @@ _HALF_PROBABILITY_LINESTYLES = {0: "-", 1: "--", 2: ":"}
 METRIC_LABELS = {"completeness": "completeness", "reliability": "reliability", "f1": "F1 score"}
 
 
-_OVERSHOOT_COLUMNS = (
-    "case",
-    "size",
-    "class",
-    "metric",
-    "observed",
-    "predicted",
-    "sigma",
-    "overshoot",
-    "z",
-)
-
-
-_KL_COLUMNS = ("case", "size", "class", "mean_kl", "sem_kl", "n")
-
-
-_FIG1_COLUMNS = (
-    "x",
-    "L0",
-    "L1",
-    "L0_weighted",
-    "L1_weighted",
-    "P0",
-    "P1",
-    "P0_weighted",
-    "P1_weighted",
-)
-
-
-_FIG2_COLUMNS = (*_FIG1_COLUMNS, "L_total", "L0_apparent", "L1_apparent")
-
-
-_FIG2_SUMMARY_COLUMNS = ("class", "true_fraction", "model_prior", "implied_fraction")
-
-
-_FIG3_COLUMNS = (
-    "slice",
-    "horizontal_feature",
-    "vertical_feature",
-    "horizontal",
-    "vertical",
-    "log10_density",
-    "P0",
-    "P1",
-    "P2",
-)
-
-
 _ILLUSTRATION_SOURCE = "Analytic illustration, no training (Lake & Tsai 2022 §2.1)"
 
 
