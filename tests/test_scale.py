@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -215,6 +216,41 @@ def test_a_worker_killed_mid_pass_gives_the_right_prior_or_names_the_failure(
     doomed = dd.from_map(_always_kill, files[:1], meta=meta)
     with pytest.raises(RuntimeError, match=r"partition 0: the workers computing it died"):
         scale.prediction_consistent_prior(doomed, CLASSES, MODEL_PRIOR, client=client)
+
+
+class KillAWorkerAtPass:
+    """A progress object that kills one worker process as pass ``at`` starts."""
+
+    def __init__(self, client, at: int):
+        self.client, self.at, self.passes, self.killed = client, at, 0, None
+
+    def start(self, label, total):
+        self.passes += 1
+        if self.passes == self.at:
+            self.killed = sorted(self.client.scheduler_info()["workers"])[0]
+            pid = self.client.run(os.getpid, workers=[self.killed])[self.killed]
+            os.kill(pid, signal.SIGKILL)
+
+    def update(self, count):
+        pass
+
+    def finish(self):
+        pass
+
+
+def test_a_worker_lost_with_persisted_partitions_gives_the_right_prior(
+    client, probs, parquet_dataset
+):
+    # The columns are persisted before the first pass (the footers count the rows); a worker
+    # that dies later takes its partitions with it, and Dask must reread them from the files.
+    reference = prediction_consistent_prior(probs, MODEL_PRIOR)
+    killer = KillAWorkerAtPass(client, at=3)
+    result = scale.prediction_consistent_prior(
+        parquet_dataset, CLASSES, MODEL_PRIOR, client=client, persist=True, progress=killer
+    )
+    assert killer.killed is not None and result.passes >= 3
+    assert_same_result(result, reference)
+    client.wait_for_workers(2, timeout=60)  # the nanny restarts it for the tests that follow
 
 
 @pytest.mark.parametrize(("value", "words"), [(np.nan, "finite"), (-0.5, "negative"), (0.7, "sum")])
