@@ -214,90 +214,103 @@ _OPTICAL_FEATURES = ("u-g", "g-r", "r-i", "i-z")
 _BUNDLED_SDSS_CLASSES = {"GALAXY": "galaxy", "STAR": "star", "QSO": "qso"}
 _ARCHIVE_SDSS_CLASSES = {"GALAXY": "galaxy", "STAR": "star", "QSO": "agn"}
 
-#: The paper's own figures and table of each task, the same from either data source.
-_PAPER_OUTPUTS = {
-    "sga": {"density_figure": "fig4", "overshoot_figure": "fig8", "split_table": "table3"},
-    "blazar": {"density_figure": "fig5", "overshoot_figure": "fig9", "split_table": "table4"},
+#: What the paper fixes for each of its two tasks, the same from either data source: its figures
+#: and table, whether the split is plain (Table 3) or stratified by class (Table 4), and whether
+#: the density figure has one row of panels per class (Fig. 5) or one row in all (Fig. 4).
+_PAPER_TASKS = {
+    "sga": {
+        "density_figure": "fig4",
+        "overshoot_figure": "fig8",
+        "split_table": "table3",
+        "split_stratified": False,
+        "density_by_class": False,
+    },
+    "blazar": {
+        "density_figure": "fig5",
+        "overshoot_figure": "fig9",
+        "split_table": "table4",
+        "split_stratified": True,
+        "density_by_class": True,
+    },
+}
+#: What every entry of a data source shares: the SDSS classes it keeps and its density kernel.
+#: The bundled stand-ins also share their features (the DR14 sample's optical colours), and
+#: their maps need a wider kernel (10^4 sources, not 10^6).
+_SOURCE_SETTINGS = {
+    "bundled": {
+        "source": "bundled",
+        "sdss_classes": _BUNDLED_SDSS_CLASSES,
+        "features": _OPTICAL_FEATURES,
+        "density_smoothing_mag": 0.05,
+    },
+    "archive": {
+        "source": "archive",
+        "sdss_classes": _ARCHIVE_SDSS_CLASSES,
+        "density_smoothing_mag": 0.015,
+    },
 }
 
 _ENTRIES = (
     TaskSpec(
-        source="bundled",
+        **_SOURCE_SETTINGS["bundled"],
+        **_PAPER_TASKS["sga"],
         task="sga",
         preparer="prepare_bundled_star_galaxy_qso",
         inputs=("sdss",),
-        sdss_classes=_BUNDLED_SDSS_CLASSES,
-        features=_OPTICAL_FEATURES,
         class_names=("galaxy", "star", "qso"),
         rare_classes=("qso",),
-        split_stratified=False,
         title="star/galaxy/QSO",
         label=f"SDSS DR14 optical sample {_BUNDLED_NOTE}",
         description="Offline stand-in for Section 3.3: the bundled SDSS DR14 optical sample "
         "(10,000 spectroscopic objects), galaxy/star/QSO in SDSS model-magnitude colours.",
-        **_PAPER_OUTPUTS["sga"],
         density_panels=(("g-r", "u-g"), ("r-i", "g-r")),
-        # 10^4 sources, not 10^6: the maps need a wider kernel.
-        density_smoothing_mag=0.05,
     ),
     TaskSpec(
-        source="bundled",
+        **_SOURCE_SETTINGS["bundled"],
+        **_PAPER_TASKS["blazar"],
         task="blazar",
         preparer="prepare_bundled_blazar_task",
         inputs=("sdss", "bzcat", "blazars"),
-        sdss_classes=_BUNDLED_SDSS_CLASSES,
-        features=_OPTICAL_FEATURES,
         class_names=("galaxy", "star", "qso", "bll", "fsrq"),
         rare_classes=("bll", "fsrq"),
-        split_stratified=True,
         title="blazar",
         label=f"SDSS DR14 optical sample + Roma-BZCAT 5 blazars: two samples {_BUNDLED_NOTE}",
         description="Offline stand-in for Section 3.4: the SDSS DR14 optical sample joined "
         "with BZCAT 5 blazars of the merged BZCAT+4LAC catalogue (SDSS DR17 Explore "
         "magnitudes), subsampled so BL Lacs and FSRQs are rare.",
-        **_PAPER_OUTPUTS["blazar"],
         density_panels=(("u-g", "g-r"), ("g-r", "r-i"), ("r-i", "i-z")),
-        density_by_class=True,
-        density_smoothing_mag=0.05,
     ),
     TaskSpec(
-        source="archive",
+        **_SOURCE_SETTINGS["archive"],
+        **_PAPER_TASKS["sga"],
         task="sga",
         preparer="prepare_star_galaxy_agn",
         inputs=("spec", "wise", "twomass"),
-        sdss_classes=_ARCHIVE_SDSS_CLASSES,
         features=_SGA_ARCHIVE_FEATURES,
         class_names=("galaxy", "star", "agn"),
         rare_classes=("agn",),
-        split_stratified=False,
         title="star/galaxy/AGN",
         label="SDSS DR16 x AllWISE x 2MASS (archive data, as in the paper)",
         description="Section 3.3 / Table 3: SDSS DR16 SpecObj x AllWISE x 2MASS, "
         "J-W1 and W1-W2 (Vega).",
-        **_PAPER_OUTPUTS["sga"],
         # The paper's Fig. 4: J-W1 against W1-W2.
         density_panels=(("W1-W2", "J-W1"),),
-        density_smoothing_mag=0.015,
     ),
     TaskSpec(
-        source="archive",
+        **_SOURCE_SETTINGS["archive"],
+        **_PAPER_TASKS["blazar"],
         task="blazar",
         preparer="prepare_blazar_task",
         inputs=("spec", "wise", "photo", "blazars"),
-        sdss_classes=_ARCHIVE_SDSS_CLASSES,
         features=_BLAZAR_ARCHIVE_FEATURES,
         class_names=("galaxy", "star", "agn", "bll", "fsrq"),
         rare_classes=("bll", "fsrq"),
-        split_stratified=True,
         title="blazar",
         label="SDSS DR16 x AllWISE + Roma-BZCAT 5 + 4LAC (archive data, as in the paper)",
         description="Section 3.4 / Table 4: SDSS DR16 SpecObj x AllWISE x PhotoObj with "
         "BZCAT+4LAC blazar labels; WISE Vega, SDSS dereddened AB.",
-        **_PAPER_OUTPUTS["blazar"],
         # The paper's Fig. 5, the "bubble plot": r-i vs r-W1 and r-i vs g-r.
         density_panels=(("W2-W3", "W1-W2"), ("r-W1", "r-i"), ("g-r", "r-i")),
-        density_by_class=True,
-        density_smoothing_mag=0.015,
     ),
 )
 

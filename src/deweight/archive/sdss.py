@@ -20,6 +20,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -379,6 +380,40 @@ def _as_sdss_id(values: pd.Series, dtype: str) -> np.ndarray:
     return np.array([int(value) for value in values], dtype=dtype)
 
 
+def _query_runner(
+    service: str,
+    common: Mapping[str, Any],
+    columns: Sequence[str],
+    network: NetworkSettings,
+    data_release: int,
+    max_rows: int,
+) -> tuple[str, str, Callable[[str], pd.DataFrame]]:
+    """The chosen service's name for messages, its URL and a function running one query."""
+    if service == "skyserver":
+        service_url = common["skyserver_url"]
+        run_query = partial(
+            query_skyserver,
+            expected_columns=columns,
+            base_url=service_url,
+            data_release=data_release,
+            settings=network,
+        )
+        label = SKYSERVER_SERVICE
+    elif service == "tap":
+        service_url = common["tap_url"]
+        run_query = partial(
+            query_sdss_tap,
+            expected_columns=columns,
+            tap_url=service_url,
+            settings=network,
+            maxrec=max_rows,
+        )
+        label = SDSS_TAP_SERVICE
+    else:
+        raise ValueError(f"archive.sdss.service must be 'skyserver' or 'tap', not {service!r}")
+    return f"{label} (DR{data_release})", service_url, run_query
+
+
 def acquire_sdss_table(
     name: str,
     common: Mapping[str, Any],
@@ -434,29 +469,9 @@ def acquire_sdss_table(
         int(common["plates_per_chunk"]),
     )
     queries = [build_chunk_query(spec, chunk, specobj_table) for chunk in plan]
-    columns = spec.output_columns
-
-    if service == "skyserver":
-        service_name = f"{SKYSERVER_SERVICE} (DR{data_release})"
-        service_url = common["skyserver_url"]
-
-        def run_query(sql: str) -> pd.DataFrame:
-            return query_skyserver(
-                sql, columns, base_url=service_url, data_release=data_release, settings=network
-            )
-
-    elif service == "tap":
-        service_name = f"{SDSS_TAP_SERVICE} (DR{data_release})"
-        service_url = common["tap_url"]
-
-        def run_query(sql: str) -> pd.DataFrame:
-            return query_sdss_tap(
-                sql, columns, tap_url=service_url, settings=network, maxrec=max_rows
-            )
-
-    else:
-        raise ValueError(f"archive.sdss.service must be 'skyserver' or 'tap', not {service!r}")
-
+    service_name, service_url, run_query = _query_runner(
+        service, common, spec.output_columns, network, data_release, max_rows
+    )
     probe_service(service_name, service_url, network.probe_timeout_s)
     store = ChunkStore(output, ChunkStore.fingerprint(service, service_url, data_release, queries))
     for chunk, sql in zip(plan, queries, strict=True):
