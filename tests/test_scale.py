@@ -336,11 +336,15 @@ def test_correct_writes_a_hats_catalogue_lsdb_reads_back(tmp_path, hats_catalogu
     np.testing.assert_allclose(corrected, expected, rtol=1e-6, atol=1e-7)
 
 
-def test_cli_pcp_on_hats_with_a_scheduler_gives_the_in_memory_prior(client, hats_catalogue, capsys):
-    address = client.scheduler.address
+@pytest.mark.parametrize("engine", ["scheduler", "workers"])
+def test_cli_pcp_on_hats_gives_the_in_memory_prior(client, hats_catalogue, capsys, engine):
+    # A running scheduler, or a local cluster of 2 worker processes started by the command.
+    cluster = (
+        ["--scheduler", client.scheduler.address] if engine == "scheduler" else ["--workers", "2"]
+    )
     status = main(
         [
-            "pcp", str(hats_catalogue), "--prob-cols", ",".join(CLASSES), "--scheduler", address,
+            "pcp", str(hats_catalogue), "--prob-cols", ",".join(CLASSES), *cluster,
             "--model-prior", ",".join(map(str, MODEL_PRIOR)), "--json",
         ]
     )  # fmt: skip
