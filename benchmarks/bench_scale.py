@@ -235,6 +235,18 @@ def cli_seconds(args, run: str) -> float:
     return round(time.perf_counter() - start, 2)
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux), else what platform knows."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def summarise(runs: dict, cli: dict, args) -> dict:
     """Ratios against the streamed run, the 1-to-2-worker speed-up, and the Gaia estimate."""
     stream = runs["stream"]
@@ -336,7 +348,7 @@ def main(argv=None) -> dict:
             "file_gigabytes": round(args.file.stat().st_size / 1e9, 2),
             "build": build,
             "method": args.method,
-            "cpu": platform.processor() or platform.machine(),
+            "cpu": cpu_model(),
             "cpu_count": os.cpu_count(),
             "python": platform.python_version(),
             "load_before": load_before,
