@@ -14,9 +14,9 @@ Usage::
 
 The file is written to a temporary directory (``--directory`` to choose one) and deleted at the
 end unless ``--keep`` is given. ``--compare-src DIR`` also times read-only passes of another
-version's ``deweight/io.py`` under ``DIR`` (e.g. ``git archive <commit> src | tar -x -C /tmp/old``
-then ``--compare-src /tmp/old/src``), interleaved with this version's in the same process, and
-reports the median of the paired time ratios: on a shared machine that is steadier than two runs.
+version's ``deweight.io`` under ``DIR`` (e.g. ``git archive <commit> src | tar -x -C /tmp/old``
+then ``--compare-src /tmp/old/src``), interleaved with this version's (each pass in a fresh
+process that imports its version, with the page cache shared), and reports the median of the paired time ratios: on a shared machine that is steadier than two runs.
 """
 
 from __future__ import annotations
@@ -111,26 +111,43 @@ def read_only_pass(catalog) -> float:
     return time.perf_counter() - start
 
 
-def compare_read_passes(path: Path, other_src: Path, chunk_rows: int, rounds: int) -> dict:
-    """Interleave read-only passes of this ``deweight.io`` and the one under ``other_src``."""
-    import importlib.util
+_READ_PASS_SCRIPT = """
+import sys, time
+from deweight.io import open_catalog
+catalog = open_catalog(sys.argv[1], sys.argv[3:], chunk_rows=int(sys.argv[2]), reuse_buffer=True)
+start = time.perf_counter()
+for _ in catalog.iter_chunks():
+    pass
+print(time.perf_counter() - start)
+"""
+
+
+def _read_pass_in(src: Path, path: Path, chunk_rows: int) -> float:
+    """Seconds for one read-only pass by the ``deweight.io`` under ``src``, in a fresh process.
+
+    A fresh process imports that version whole, whatever its layout (the module ``io.py`` of
+    older versions or the package ``io/`` of newer ones); only the pass itself is timed.
+    """
+    import subprocess
     import sys
 
-    import deweight.io
+    command = [sys.executable, "-c", _READ_PASS_SCRIPT, str(path), str(chunk_rows), *COLUMNS]
+    environment = {**os.environ, "PYTHONPATH": str(src)}
+    output = subprocess.run(command, env=environment, check=True, capture_output=True, text=True)
+    return float(output.stdout.split()[-1])
 
-    spec = importlib.util.spec_from_file_location("deweight_io_other", other_src / "deweight/io.py")
-    other = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = other  # dataclasses look their module up while it is executed
-    spec.loader.exec_module(other)
-    catalogs = {
-        name: module.open_catalog(path, COLUMNS, chunk_rows=chunk_rows, reuse_buffer=True)
-        for name, module in (("this", deweight.io), ("other", other))
-    }
+
+def compare_read_passes(path: Path, other_src: Path, chunk_rows: int, rounds: int) -> dict:
+    """Interleave read-only passes of this ``deweight.io`` and the one under ``other_src``."""
+    import deweight
+
+    this_src = Path(deweight.__file__).resolve().parents[1]
+    catalogs = {"this": this_src, "other": other_src}
     seconds = {name: [] for name in catalogs}
     for round_index in range(rounds):
         order = ("this", "other") if round_index % 2 == 0 else ("other", "this")
         for name in order:
-            seconds[name].append(read_only_pass(catalogs[name]))
+            seconds[name].append(_read_pass_in(catalogs[name], path, chunk_rows))
     ratios = [a / b for a, b in zip(seconds["this"], seconds["other"], strict=True)]
     return {
         "other_src": str(other_src),

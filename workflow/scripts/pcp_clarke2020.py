@@ -6,10 +6,15 @@ from deweight.verdict import clarke_pcp_table
 
 
 def main(smk):
+    # The engine is read from the config, not the rule's params: it does not change the result.
+    settings = smk.config["pcp"]
     table = clarke_pcp_table(
         smk.input[0],
         training_prior=smk.params.training_prior,
         columns=smk.params.columns,
+        engine=settings["engine"],
+        scheduler=settings["dask_scheduler"],
+        workers=settings["dask_workers"],
         **smk.params.pcp,
     )
     write_csv_atomic(table, smk.output[0])

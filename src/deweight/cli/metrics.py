@@ -54,21 +54,26 @@ def _streamed_counts(args, catalog):
 
 def run(args) -> int:
     """``deweight metrics``."""
+    from deweight.cli import partitioned
+
     classes = args.prob_cols
-    catalog = open_catalog(args, classes, chunk_rows=args.chunk_rows or DEFAULT_CHUNK_ROWS)
-    counts, n_rows, confusion = _streamed_counts(args, catalog)
+    if partitioned.wanted(args):
+        counts, n_rows, confusion, path = partitioned.metric_sums(args)
+    else:
+        catalog = open_catalog(args, classes, chunk_rows=args.chunk_rows or DEFAULT_CHUNK_ROWS)
+        counts, n_rows, confusion = _streamed_counts(args, catalog)
+        path = catalog.path
     if counts is None or n_rows == 0:
         raise CommandError(
-            f"{catalog.path} has no rows; there are no metrics to compute (columns "
-            f"{', '.join(classes)})"
+            f"{path} has no rows; there are no metrics to compute (columns {', '.join(classes)})"
         )
     truth = confusion if args.true_col else None
     table = metrics_table(counts, truth, classes)
     _warn_undefined_metrics(table, counts, truth, classes, args)
     if args.json:
-        print(json.dumps(metrics_json(table, catalog.path, args), indent=2))
+        print(json.dumps(metrics_json(table, path, args), indent=2))
     else:
-        print(metrics_report(table, catalog.path, args))
+        print(metrics_report(table, path, args))
     return EXIT_OK
 
 

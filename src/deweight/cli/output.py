@@ -32,9 +32,19 @@ if TYPE_CHECKING:
 CORRECT_CHUNK_ROWS = 1 << 20
 
 
-def add_output_arguments(subcommand: argparse.ArgumentParser, *, suffix: str) -> None:
-    """The output options of a command that writes new probability columns to a file."""
-    subcommand.add_argument("-o", "--output", required=True, metavar="OUT", help="output file")
+def add_output_arguments(
+    subcommand: argparse.ArgumentParser, *, suffix: str, directories: bool = False
+) -> None:
+    """The output options of a command that writes new probability columns to a file (or, with
+    ``directories``, to a directory when its input is one)."""
+    help_text = "output file (a directory, written whole, when CATALOG is one)"
+    subcommand.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help=help_text if directories else "output file",
+    )
     subcommand.add_argument(
         "--output-format",
         choices=FORMATS,

@@ -70,7 +70,12 @@ def _add_command(subcommands, name: str, parents) -> argparse.ArgumentParser:
 def _common_options() -> argparse.ArgumentParser:
     """The options every command takes: the catalogue, its class columns, how it is read."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("catalog", metavar="CATALOG", help="Parquet, FITS or CSV file")
+    common.add_argument(
+        "catalog",
+        metavar="CATALOG",
+        help="Parquet, FITS or CSV file; for pcp, correct and metrics also a directory: a HATS "
+        "catalogue or Parquet files, one partition each",
+    )
     common.add_argument(
         "--prob-cols",
         required=True,
@@ -130,6 +135,27 @@ def _solver_options() -> argparse.ArgumentParser:
     return solver
 
 
+def _cluster_options() -> argparse.ArgumentParser:
+    """Where a partitioned catalogue is processed (``pcp``, ``correct``, ``metrics``)."""
+    cluster = argparse.ArgumentParser(add_help=False)
+    where = cluster.add_mutually_exclusive_group()
+    where.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="address of a running dask.distributed scheduler to do the passes (CATALOG a "
+        "directory; needs deweight[scale])",
+    )
+    where.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="start a local Dask cluster of N worker processes (CATALOG a directory)",
+    )
+    return cluster
+
+
 def _add_pcp(subcommands, parents) -> None:
     pcp = _add_command(subcommands, "pcp", parents)
     model = pcp.add_mutually_exclusive_group(required=True)
@@ -167,7 +193,7 @@ def _add_correct(subcommands, parents) -> None:
         metavar="P,Q,R|flat|pcp",
         help="prior to impose; 'pcp' computes the prediction-consistent prior first",
     )
-    add_output_arguments(correct, suffix="_corrected")
+    add_output_arguments(correct, suffix="_corrected", directories=True)
 
 
 def _add_metrics(subcommands, parents) -> None:
@@ -218,9 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    common, solver = _common_options(), _solver_options()
-    _add_pcp(subcommands, [common, solver])
-    _add_correct(subcommands, [common, solver])
-    _add_metrics(subcommands, [common])
+    common, solver, cluster = _common_options(), _solver_options(), _cluster_options()
+    _add_pcp(subcommands, [common, solver, cluster])
+    _add_correct(subcommands, [common, solver, cluster])
+    _add_metrics(subcommands, [common, cluster])
     _add_calibrate(subcommands, [common])
     return parser

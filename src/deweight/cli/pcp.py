@@ -136,8 +136,13 @@ def pcp_json(result, classes: Sequence[str], catalog_path: Path) -> dict:
 
 def run(args) -> int:
     """``deweight pcp``."""
+    from deweight.cli import partitioned
+
     classes = args.prob_cols
     prior = model_prior(args, len(classes))
+    if partitioned.wanted(args):
+        result, path = partitioned.pcp(args, prior)
+        return _print_result(args, result, classes, path)
     catalog = open_catalog(
         args,
         classes,
@@ -146,10 +151,15 @@ def run(args) -> int:
         reuse_buffer=True,
     )
     result = solve_pcp(args, catalog, prior)
+    return _print_result(args, result, classes, catalog.path)
+
+
+def _print_result(args, result, classes: Sequence[str], path: Path) -> int:
+    """Print the result as a table or JSON; the exit status."""
     if args.json:
-        print(json.dumps(pcp_json(result, classes, catalog.path), indent=2))
+        print(json.dumps(pcp_json(result, classes, path), indent=2))
     else:
-        print(pcp_report(result, classes, catalog.path))
+        print(pcp_report(result, classes, path))
     if not result.converged:
         # The solver's ConvergenceWarning, printed after the table, says by how much.
         return EXIT_NOT_CONVERGED
