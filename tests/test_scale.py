@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -309,6 +310,27 @@ def test_interrupted_correct_leaves_no_output_directory(tmp_path, probs, monkeyp
     lazy = scale.replace_prior(tmp_path / "bad", CLASSES, MODEL_PRIOR, [1 / 3] * 3)
     with pytest.raises(ValueError, match=r"part-01\.parquet: probs row 5000 "):
         scale.write_dataset(lazy, output)
+    assert sorted(os.listdir(tmp_path)) == ["bad", "input"]
+    # The same when the good partition's write is still running as the bad one fails: it must
+    # not land in (or bring back) the removed directory.
+    write, read = correct_module._write_partition, correct_module._read_and_correct
+
+    def slow_write(frame, root, relative):
+        if relative.startswith("part-00"):
+            time.sleep(1.0)
+        return write(frame, root, relative)
+
+    def slow_read(file, *args, **kwargs):
+        if file.endswith("part-01.parquet"):
+            time.sleep(0.3)  # part-00's write is under way when this partition fails
+        return read(file, *args, **kwargs)
+
+    monkeypatch.setattr(correct_module, "_write_partition", slow_write)
+    monkeypatch.setattr(correct_module, "_read_and_correct", slow_read)
+    lazy = scale.replace_prior(tmp_path / "bad", CLASSES, MODEL_PRIOR, [1 / 3] * 3)
+    with pytest.raises(ValueError, match=r"part-01\.parquet: probs row 5000 "):
+        scale.write_dataset(lazy, output)
+    time.sleep(1.5)
     assert sorted(os.listdir(tmp_path)) == ["bad", "input"]
 
 

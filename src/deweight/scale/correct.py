@@ -9,9 +9,11 @@ hidden directory beside the target, renamed into place only when complete.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
 import shutil
+import time
 import uuid
 import warnings
 from collections.abc import Sequence
@@ -239,8 +241,21 @@ def _directory_in_place(target: Path):
         else:
             os.replace(temporary, target)
     finally:
-        if temporary.exists():
-            shutil.rmtree(temporary, ignore_errors=True)
+        _remove_while_writes_settle(temporary)
+
+
+def _remove_while_writes_settle(directory: Path, seconds: float = 30.0) -> None:
+    """Remove ``directory``, again if a write still in flight on a worker left a file in it.
+
+    The partition writers never create the directory itself (:func:`_write_partition`), so
+    once it is gone no late write can bring it back; a removal that raced with one is retried.
+    """
+    deadline = time.monotonic() + seconds
+    while directory.exists():
+        shutil.rmtree(directory, ignore_errors=True)
+        if not directory.exists() or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
 
 
 def write_dataset(lazy, target: str | os.PathLike, *, client=None) -> Path:
@@ -277,21 +292,31 @@ def _write_files(lazy: _FilesFrame, directory: Path, client) -> None:
     """Each partition to the input file's relative path under ``directory``."""
     import dask
 
+    directory.mkdir()
     relative = [file.relative_to(lazy.dataset.path) for file in lazy.dataset.files]
     tasks = [
-        dask.delayed(_write_partition)(part, str(directory / name))
+        dask.delayed(_write_partition)(part, str(directory), str(name))
         for part, name in zip(lazy.frame.to_delayed(), relative, strict=True)
     ]
-    if client is None:
-        dask.compute(*tasks)
-    else:
+    if client is not None:
         client.gather(client.compute(tasks))
+        return
+    # Threads of our own pool: on an error, leaving the block waits for the writes already
+    # running, so that none lands after the directory is removed.
+    with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        dask.compute(*tasks, scheduler="threads", pool=pool)
 
 
-def _write_partition(frame, path: str) -> int:
+def _write_partition(frame, root: str, relative: str) -> int:
+    """Write one partition to ``root/relative``; never creates ``root`` (see
+    :func:`_remove_while_writes_settle`): if it is gone, the write was cancelled."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    path = Path(root) / relative
+    folder = Path(root)
+    for part in Path(relative).parent.parts:
+        folder = folder / part
+        folder.mkdir(exist_ok=True)  # FileNotFoundError once root has been removed
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
     return len(frame)
