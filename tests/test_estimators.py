@@ -45,3 +45,20 @@ def test_unfitted_use_raises_one_error_which_is_also_a_value_and_attribute_error
     with pytest.raises(NotFittedError, match="not fitted yet") as caught:
         use()
     assert isinstance(caught.value, ValueError) and isinstance(caught.value, AttributeError)
+
+
+def test_classifier_init_only_stores_and_fit_checks():
+    # scikit-learn's convention: what is passed is what get_params reports, unchecked and
+    # unconverted; fit names the first bad setting.
+    classifier = Classifier(hidden=[8, 0], restarts=2.0, threads=0, progress=False)
+    params = classifier.get_params()
+    assert params["hidden"] == [8, 0] and params["restarts"] == 2.0 and params["threads"] == 0
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    y = np.arange(40) % 2
+    with pytest.raises(ValueError, match="hidden layer sizes must be positive"):
+        classifier.fit(X, y)
+    with pytest.raises(ValueError, match="threads must be a positive integer"):
+        classifier.set_params(hidden=[8]).fit(X, y)
+    fitted = classifier.set_params(threads=1, max_steps=20).fit(X, y)
+    assert fitted.get_params()["hidden"] == [8]  # fit converts nothing it reports
+    assert fitted.fit_report_["restarts"] == 2

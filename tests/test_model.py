@@ -724,7 +724,7 @@ def test_save_load_round_trip(tmp_path):
     np.testing.assert_array_equal(loaded.prior_, classifier.prior_)
     assert loaded.n_parameters_ == classifier.n_parameters_
     assert loaded.fit_report_ == classifier.fit_report_
-    assert loaded.hidden == (8,) and loaded.seed == 3
+    assert tuple(loaded.hidden) == (8,) and loaded.seed == 3
 
 
 def test_load_rejects_other_files(tmp_path):
@@ -790,7 +790,7 @@ def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="y has shape"):
         Classifier(**QUICK).fit(X, y[:-1])
     with pytest.raises(ValueError, match="recipe"):
-        Classifier(recipe="slow")
+        Classifier(recipe="slow").fit(X, y)
     with pytest.raises(ValueError, match="not fitted"):
         Classifier().predict_proba(X)
 

@@ -70,6 +70,62 @@ _SAVE_FORMAT = "deweight.Classifier/1"
 # --------------------------------------------------------------------------------------------
 
 
+def _checked_params(params: dict) -> dict:
+    """The settings of a :class:`Classifier`, checked and normalised (ints, floats, a tuple).
+
+    Called by ``fit`` (and ``load``): ``__init__`` only stores what it is given, as in
+    scikit-learn, so that ``set_params`` and ``get_params`` see the values as passed.
+
+    Raises
+    ------
+    ValueError
+        Naming the first setting that is out of its range.
+    """
+    hidden = tuple(int(h) for h in params["hidden"])
+    if any(h < 1 for h in hidden):
+        raise ValueError(f"hidden layer sizes must be positive, got {hidden}")
+    if params["augmentation"] not in AUGMENTATIONS:
+        raise ValueError(f"augmentation {params['augmentation']!r} is not one of {AUGMENTATIONS}")
+    if params["recipe"] not in RECIPES:
+        raise ValueError(f"recipe {params['recipe']!r} is not one of {RECIPES}")
+    for name in ("restarts", "max_steps"):
+        _check_count(name, params[name])
+    for name in ("threads", "weight_decay_rows"):
+        if params[name] is not None:
+            _check_count(name, params[name])
+    n_classes = params["n_classes"]
+    if n_classes is not None and (int(n_classes) != n_classes or n_classes < 2):
+        raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}")
+    for name in ("lr", "tol"):
+        if not (math.isfinite(params[name]) and params[name] > 0):
+            raise ValueError(f"{name} must be positive and finite, got {params[name]!r}")
+    if not (math.isfinite(params["weight_decay"]) and params["weight_decay"] >= 0):
+        raise ValueError(f"weight_decay must be non-negative, got {params['weight_decay']!r}")
+    optional = {
+        name: None if params[name] is None else int(params[name])
+        for name in ("n_classes", "threads", "weight_decay_rows")
+    }
+    return (
+        params
+        | optional
+        | {
+            "hidden": hidden,
+            "restarts": int(params["restarts"]),
+            "seed": int(params["seed"]),
+            "max_steps": int(params["max_steps"]),
+            "lr": float(params["lr"]),
+            "weight_decay": float(params["weight_decay"]),
+            "tol": float(params["tol"]),
+            "progress": bool(params["progress"]),
+        }
+    )
+
+
+def _check_count(name: str, value) -> None:
+    if int(value) != value or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
 def _restart_seeds(seed: int, restarts: int) -> tuple[list[int], np.random.Generator]:
     """Derive one torch seed per restart and a NumPy generator for data order from ``seed``."""
     children = np.random.SeedSequence(seed).spawn(restarts + 1)
@@ -165,79 +221,37 @@ class Classifier(EstimatorParams):
         progress: bool = True,
         weight_decay_rows: int | None = FAST_WEIGHT_DECAY_ROWS,
     ) -> None:
-        hidden = tuple(int(h) for h in hidden)
-        if any(h < 1 for h in hidden):
-            raise ValueError(f"hidden layer sizes must be positive, got {hidden}")
-        if augmentation not in AUGMENTATIONS:
-            raise ValueError(f"augmentation {augmentation!r} is not one of {AUGMENTATIONS}")
-        if recipe not in RECIPES:
-            raise ValueError(f"recipe {recipe!r} is not one of {RECIPES}")
-        if int(restarts) != restarts or restarts < 1:
-            raise ValueError(f"restarts must be a positive integer, got {restarts!r}")
-        if n_classes is not None and (int(n_classes) != n_classes or n_classes < 2):
-            raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}")
-        if threads is not None and (int(threads) != threads or threads < 1):
-            raise ValueError(f"threads must be a positive integer, got {threads!r}")
-        for name, value in (("lr", lr), ("tol", tol)):
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be positive and finite, got {value!r}")
-        if not (math.isfinite(weight_decay) and weight_decay >= 0):
-            raise ValueError(f"weight_decay must be non-negative, got {weight_decay!r}")
-        if int(max_steps) != max_steps or max_steps < 1:
-            raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
-        if weight_decay_rows is not None and (
-            int(weight_decay_rows) != weight_decay_rows or weight_decay_rows < 1
-        ):
-            raise ValueError(
-                f"weight_decay_rows must be a positive integer or None, got {weight_decay_rows!r}"
-            )
         self.hidden = hidden
         self.augmentation = augmentation
         self.recipe = recipe
-        self.restarts = int(restarts)
-        self.seed = int(seed)
-        self.n_classes = None if n_classes is None else int(n_classes)
+        self.restarts = restarts
+        self.seed = seed
+        self.n_classes = n_classes
         self.device = device
-        self.threads = None if threads is None else int(threads)
-        self.lr = float(lr)
-        self.weight_decay = float(weight_decay)
-        self.weight_decay_rows = None if weight_decay_rows is None else int(weight_decay_rows)
-        self.tol = float(tol)
-        self.max_steps = int(max_steps)
-        self.progress = bool(progress)
-        self._network: _StickBreakingNetwork | None = None
-        self._scaler: RangeScaler | None = None
+        self.threads = threads
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.tol = tol
+        self.max_steps = max_steps
+        self.progress = progress
+        self.weight_decay_rows = weight_decay_rows
 
     # ----------------------------------------------------------------------------------------
 
     def _hyperparameters(self) -> dict:
-        return {
-            "hidden": list(self.hidden),
-            "augmentation": self.augmentation,
-            "recipe": self.recipe,
-            "restarts": self.restarts,
-            "seed": self.seed,
-            "n_classes": self.n_classes,
-            "device": self.device,
-            "threads": self.threads,
-            "lr": self.lr,
-            "weight_decay": self.weight_decay,
-            "weight_decay_rows": self.weight_decay_rows,
-            "tol": self.tol,
-            "max_steps": self.max_steps,
-            "progress": self.progress,
-        }
+        """The checked settings the classifier was fitted with, as saved to a file."""
+        return self._params | {"hidden": list(self._params["hidden"])}
 
     def _new_network(self, torch_seed: int) -> _StickBreakingNetwork:
         """Build a network with PyTorch's default initialisation drawn from ``torch_seed``."""
         with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
             torch.manual_seed(torch_seed)
-            return _StickBreakingNetwork(self._n_inputs, self.hidden, self.n_classes_)
+            return _StickBreakingNetwork(self._n_inputs, self._params["hidden"], self.n_classes_)
 
     def _features(self, X: np.ndarray, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
         """Scale and augment raw features into the network's input tensor."""
         scaled = torch.as_tensor(self._scaler.transform(X), dtype=dtype)
-        return augment_quadratic(scaled, self.augmentation).to(device)
+        return augment_quadratic(scaled, self._params["augmentation"]).to(device)
 
     def fit(self, X, y, sample_weight=None) -> Classifier:
         """Fit the classifier to labelled examples.
@@ -259,20 +273,23 @@ class Classifier(EstimatorParams):
         Raises
         ------
         ValueError
-            If ``X`` is malformed, ``y`` has a label outside the classes, the weights are
-            negative, non-finite or all zero, or a class has no (positively weighted)
-            examples: the cross-entropy cannot learn a class it never sees.
+            If a setting is out of its range (checked here, not in ``__init__``, which only
+            stores, as in scikit-learn), ``X`` is malformed, ``y`` has a label outside the
+            classes, the weights are negative, non-finite or all zero, or a class has no
+            (positively weighted) examples: the cross-entropy cannot learn a class it never
+            sees.
 
         Warns
         -----
         ConvergenceWarning
             If a restart stops at ``max_steps`` before meeting its convergence criterion.
         """
+        self._params = params = _checked_params(self.get_params())
         X = _check_matrix(X, name="X")
         labels = np.asarray(y)
         if labels.shape != (X.shape[0],):
             raise ValueError(f"y has shape {labels.shape}; X has {X.shape[0]} rows")
-        self.prior_ = effective_prior(labels, sample_weight, self.n_classes)
+        self.prior_ = effective_prior(labels, sample_weight, params["n_classes"])
         self.n_classes_ = self.prior_.size
         if self.n_classes_ < 2:
             raise ValueError("y holds a single class; a classifier needs at least two")
@@ -285,19 +302,19 @@ class Classifier(EstimatorParams):
         labels = labels.astype(np.int64)
         weights = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight)
 
-        if self.threads is not None:
-            torch.set_num_threads(self.threads)
-        device = _resolve_device(self.device)
+        if params["threads"] is not None:
+            torch.set_num_threads(params["threads"])
+        device = _resolve_device(params["device"])
         self.n_features_ = X.shape[1]
         self._scaler = RangeScaler().fit(X)
-        self._n_inputs = augmentation_exponents(self.n_features_, self.augmentation).shape[0]
-        torch_seeds, rng = _restart_seeds(self.seed, self.restarts)
+        self._n_inputs = augmentation_exponents(self.n_features_, params["augmentation"]).shape[0]
+        torch_seeds, rng = _restart_seeds(params["seed"], params["restarts"])
 
         start = time.perf_counter()
         features = self._features(X, torch.float32, device)
         labels_t = torch.as_tensor(labels, device=device)
         weights_t = torch.as_tensor(weights, dtype=torch.float32, device=device)
-        if self.recipe == "paper":
+        if params["recipe"] == "paper":
             network, report = fit_paper(self, features, labels_t, weights_t, torch_seeds)
         else:
             with _flushing_denormals():
@@ -305,8 +322,8 @@ class Classifier(EstimatorParams):
         self._network = network.to("cpu").double().eval()
         self.n_parameters_ = sum(p.numel() for p in self._network.parameters())
         self.fit_report_ = {
-            "recipe": self.recipe,
-            "restarts": self.restarts,
+            "recipe": params["recipe"],
+            "restarts": params["restarts"],
             **report,
             "wall_seconds": time.perf_counter() - start,
             "device": str(device),
@@ -315,8 +332,8 @@ class Classifier(EstimatorParams):
         not_converged = [r for r, ok in enumerate(report["converged"]) if ok is False]
         if not_converged:
             warnings.warn(
-                f"{self.recipe} recipe: restart(s) {not_converged} stopped at max_steps="
-                f"{self.max_steps} before converging; the fit is usable but not at a minimum",
+                f"{params['recipe']} recipe: restart(s) {not_converged} stopped at max_steps="
+                f"{params['max_steps']} before converging; the fit is usable but not at a minimum",
                 ConvergenceWarning,
                 stacklevel=2,
             )
@@ -328,7 +345,7 @@ class Classifier(EstimatorParams):
     # ----------------------------------------------------------------------------------------
 
     def _check_fitted(self) -> None:
-        if self._network is None:
+        if getattr(self, "_network", None) is None:
             raise NotFittedError("this Classifier is not fitted yet; call fit(X, y) first")
 
     def predict_proba(self, X) -> np.ndarray:
@@ -394,14 +411,15 @@ class Classifier(EstimatorParams):
             raise ValueError(f"{path} is not a classifier saved by deweight ({_SAVE_FORMAT})")
         # Files written before weight_decay_rows existed were fitted with a constant decay.
         classifier = cls(**({"weight_decay_rows": None} | payload["hyperparameters"]))
+        classifier._params = _checked_params(classifier.get_params())
         classifier.n_classes_ = int(payload["n_classes"])
         classifier.n_features_ = int(payload["n_features"])
         classifier._scaler = RangeScaler.from_state_dict(payload["scaler"])
         classifier._n_inputs = augmentation_exponents(
-            classifier.n_features_, classifier.augmentation
+            classifier.n_features_, classifier._params["augmentation"]
         ).shape[0]
         network = _StickBreakingNetwork(
-            classifier._n_inputs, classifier.hidden, classifier.n_classes_
+            classifier._n_inputs, classifier._params["hidden"], classifier.n_classes_
         ).double()
         network.load_state_dict(payload["network"])
         classifier._network = network.eval()

@@ -301,7 +301,9 @@ class _FastFit:
         self.batch_size = batch_size = min(
             n_fit, max(_FAST_MIN_BATCH, min(_FAST_MAX_BATCH, n_fit // _FAST_BATCHES_PER_EPOCH))
         )
-        self.first_layer_dtype = _fast_first_layer_dtype(device, model.hidden, batch_size)
+        self.first_layer_dtype = _fast_first_layer_dtype(
+            device, model._params["hidden"], batch_size
+        )
         self.fit_features = fit_features.to(self.first_layer_dtype)
         batches_per_epoch = n_fit // batch_size  # the remainder is reshuffled into later epochs
         self.steps_per_evaluation = min(
@@ -329,9 +331,11 @@ class _FastFit:
         self.ensemble.allocate_gradients()
         self.workspace = _Workspace(self.ensemble, self.batch_size, self.first_layer_dtype)
         # torch.optim.Adam(fused=True)'s update without the Optimizer machinery (_FusedAdam).
-        self.weight_decay = fast_weight_decay(model.weight_decay, n_rows, model.weight_decay_rows)
+        self.weight_decay = fast_weight_decay(
+            model._params["weight_decay"], n_rows, model._params["weight_decay_rows"]
+        )
         self.optimizer = _FusedAdam(
-            self.ensemble.parameters(), lr=model.lr, weight_decay=self.weight_decay
+            self.ensemble.parameters(), lr=model._params["lr"], weight_decay=self.weight_decay
         )
 
     def _choose_schedule(self) -> None:
@@ -377,10 +381,14 @@ class _FastFit:
         self.examples_processed = 0  # summed over the restarts still training at each step
         self.stopped_early = False
         self.start = time.perf_counter()
-        with model._progress_bar(f"fast ({self.n_restarts} restarts)", model.max_steps) as bar:
-            while self.step < model.max_steps:
+        with model._progress_bar(
+            f"fast ({self.n_restarts} restarts)", model._params["max_steps"]
+        ) as bar:
+            while self.step < model._params["max_steps"]:
                 self.ensemble.train()
-                for _ in range(min(self.steps_per_evaluation, model.max_steps - self.step)):
+                for _ in range(
+                    min(self.steps_per_evaluation, model._params["max_steps"] - self.step)
+                ):
                     self._step()
                 bar.update(min(self.steps_per_evaluation, bar.total - bar.n))
                 improved = self._evaluate()

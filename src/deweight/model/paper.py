@@ -36,13 +36,15 @@ def fit_paper(
     for restart, torch_seed in enumerate(torch_seeds):
         network = model._new_network(torch_seed).to(features.device)
         optimizer = torch.optim.Adam(
-            network.parameters(), lr=model.lr, weight_decay=model.weight_decay
+            network.parameters(), lr=model._params["lr"], weight_decay=model._params["weight_decay"]
         )
         restart_start = time.perf_counter()
         previous_loss, done = math.inf, False
-        bar = model._progress_bar(f"paper restart {restart + 1}/{model.restarts}", model.max_steps)
+        bar = model._progress_bar(
+            f"paper restart {restart + 1}/{model._params['restarts']}", model._params["max_steps"]
+        )
         with bar:
-            for step in range(1, model.max_steps + 1):
+            for step in range(1, model._params["max_steps"] + 1):
                 optimizer.zero_grad(set_to_none=True)
                 loss = weighted_cross_entropy(network(features), labels, weights, total_weight)
                 loss_value = loss.item()
@@ -52,7 +54,7 @@ def fit_paper(
                     )
                 # The paper's criterion: the step just taken improved the loss by < tol
                 # (a step that made it worse counts too). Its parameters are kept.
-                if previous_loss - loss_value < model.tol:
+                if previous_loss - loss_value < model._params["tol"]:
                     done = True
                     break
                 loss.backward()
