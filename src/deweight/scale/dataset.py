@@ -19,7 +19,13 @@ import pyarrow.parquet as pq
 
 from deweight.io import CatalogReadError
 
-__all__ = ["PartitionedDataset", "open_dataset", "probability_frame", "read_partition"]
+__all__ = [
+    "PartitionedDataset",
+    "open_dataset",
+    "probability_frame",
+    "read_partition",
+    "read_partition_arrays",
+]
 
 #: File whose presence marks a HATS catalogue (``properties`` in older versions of the format).
 _HATS_MARKERS = ("hats.properties", "properties")
@@ -188,6 +194,25 @@ def _file_dataset(path: Path, rows_per_partition: int) -> PartitionedDataset:
     return PartitionedDataset(path, "parquet-file", files, schema, tuple(groups), tuple(offsets))
 
 
+def _read_table(file: str, row_groups: tuple | None, wanted: list[str]):
+    """The ``wanted`` columns of one partition as an Arrow table; errors name the file."""
+    try:
+        if row_groups is None:
+            return pq.read_table(file, columns=wanted)
+        return pq.ParquetFile(file).read_row_groups(list(row_groups), columns=wanted)
+    except (pa.ArrowException, OSError) as error:
+        try:
+            available = pq.read_schema(file).names
+        except (pa.ArrowException, OSError):
+            available = None
+        missing = [name for name in wanted if available is not None and name not in available]
+        if missing:
+            raise ValueError(
+                f"{file}: no column {missing[0]!r}; the columns are {', '.join(available)}"
+            ) from error
+        raise CatalogReadError(f"cannot read {file} as Parquet: {error}") from error
+
+
 def read_partition(
     file: str,
     row_groups: tuple | None,
@@ -206,23 +231,7 @@ def read_partition(
     ValueError
         If a column is missing or not numeric (the message names the file).
     """
-    wanted = list(dict.fromkeys([*columns, *extra]))
-    try:
-        if row_groups is None:
-            table = pq.read_table(file, columns=wanted)
-        else:
-            table = pq.ParquetFile(file).read_row_groups(list(row_groups), columns=wanted)
-    except (pa.ArrowException, OSError) as error:
-        try:
-            available = pq.read_schema(file).names
-        except (pa.ArrowException, OSError):
-            available = None
-        missing = [name for name in wanted if available is not None and name not in available]
-        if missing:
-            raise ValueError(
-                f"{file}: no column {missing[0]!r}; the columns are {', '.join(available)}"
-            ) from error
-        raise CatalogReadError(f"cannot read {file} as Parquet: {error}") from error
+    table = _read_table(file, row_groups, list(dict.fromkeys([*columns, *extra])))
     frame = table.to_pandas()
     try:
         return frame.astype({name: dtype for name in columns})
@@ -230,6 +239,32 @@ def read_partition(
         raise ValueError(
             f"{file}: columns {', '.join(columns)} are not numeric: {error}"
         ) from error
+
+
+def read_partition_arrays(
+    file: str,
+    row_groups: tuple | None,
+    columns: Sequence[str],
+    dtype: str,
+    extra: Sequence[str] = (),
+):
+    """One partition as the arrays the pass kernels read, straight from Arrow.
+
+    Returns ``(values, extras)``: ``columns`` as one C-ordered ``(n, C)`` array of ``dtype``
+    (one copy, no DataFrame on the way; a null becomes NaN, which the first pass names), and
+    ``extra`` as a dict of arrays. Raises as :func:`read_partition`.
+    """
+    table = _read_table(file, row_groups, list(dict.fromkeys([*columns, *extra])))
+    values = np.empty((table.num_rows, len(columns)), dtype=dtype)
+    for index, name in enumerate(columns):
+        column = table.column(name)
+        if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
+            raise ValueError(
+                f"{file}: columns {', '.join(columns)} are not numeric: {name} is {column.type}"
+            )
+        values[:, index] = column.to_numpy()
+    extras = {name: table.column(name).to_numpy() for name in extra}
+    return values, extras
 
 
 def probability_frame(dataset: PartitionedDataset, columns: Sequence[str], extra=()):

@@ -21,7 +21,12 @@ from typing import Any
 import numpy as np
 from pyarrow import ArrowException
 
-from deweight.scale.dataset import PartitionedDataset, open_dataset, probability_frame
+from deweight.scale.dataset import (
+    PartitionedDataset,
+    open_dataset,
+    probability_frame,
+    read_partition_arrays,
+)
 
 __all__ = ["Partitions", "map_reduce", "partitions_of"]
 
@@ -42,6 +47,7 @@ class Partitions:
     blocks: list | None = None
     offsets: list[int] | None = None
     n_rows: int | None = None  # when known without reading the rows (footers, HATS metadata)
+    readers: list | None = None  # files: each partition's arrays read straight from Arrow
 
     @property
     def persisted(self) -> bool:
@@ -52,6 +58,8 @@ class Partitions:
         """Each partition as a delayed ``(values, extras)``: float 2-D array and dict of arrays."""
         if self.blocks is not None:
             return self.blocks
+        if self.readers is not None:
+            return self.readers
         import dask
 
         return [
@@ -103,8 +111,16 @@ def partitions_of(data, columns: Sequence[str], extra: Sequence[str] = ()) -> Pa
         labels = [data.label(index) for index in range(len(data.files))]
         offsets = [data.offset(index) for index in range(len(data.files))]
         dtype = data.float_dtype(columns)
+        readers = _readers(data, columns, extra, dtype)
         return Partitions(
-            frame, labels, columns, extra, dtype, offsets=offsets, n_rows=_footer_rows(data)
+            frame,
+            labels,
+            columns,
+            extra,
+            dtype,
+            offsets=offsets,
+            n_rows=_footer_rows(data),
+            readers=readers,
         )
     n_rows = None
     if _is_lsdb_catalog(data):
@@ -130,6 +146,24 @@ def partitions_of(data, columns: Sequence[str], extra: Sequence[str] = ()) -> Pa
     dtype = np.dtype(np.float32 if single else np.float64)
     selected = frame[list(dict.fromkeys(columns + extra))]
     return Partitions(selected, labels, columns, extra, dtype, n_rows=n_rows)
+
+
+def _readers(dataset: PartitionedDataset, columns, extra, dtype) -> list:
+    """Each partition file's arrays as a delayed read (:func:`read_partition_arrays`), keyed
+    ``(name, partition number)`` as Dask keys its collections, which errors parse."""
+    import dask
+    from dask.base import tokenize
+
+    row_groups = dataset.row_groups or (None,) * len(dataset.files)
+    name = "deweight-read-" + tokenize(
+        [str(file) for file in dataset.files], row_groups, columns, extra, dtype.name
+    )
+    return [
+        dask.delayed(read_partition_arrays, pure=True)(
+            str(file), groups, columns, dtype.name, extra, dask_key_name=(name, index)
+        )
+        for index, (file, groups) in enumerate(zip(dataset.files, row_groups, strict=True))
+    ]
 
 
 def _footer_rows(dataset: PartitionedDataset) -> int | None:
