@@ -207,24 +207,6 @@ def _fast_first_layer_dtype(
     return torch.float32
 
 
-_FAST_REPLICATE_WEIGHTS = False
-_FAST_REPLICATION_CAP = 64
-
-
-def _replicated(features, labels, weights):
-    """Each fitting row repeated ``r = round(w / w_min)`` times (at most the cap) with weight
-    ``w / r``: the same weighted mean loss, but mini-batches whose rows carry similar weights."""
-    positive = weights[weights > 0]
-    if positive.numel() == 0:
-        return features, labels, weights
-    reps = torch.clamp(torch.round(weights / positive.min()), 1, _FAST_REPLICATION_CAP)
-    reps = reps.to(torch.int64)
-    if int(reps.max()) == 1:
-        return features, labels, weights
-    index = torch.repeat_interleave(torch.arange(weights.numel(), device=weights.device), reps)
-    return features[index], labels[index], (weights / reps.to(weights.dtype))[index]
-
-
 def fast_weight_decay(weight_decay: float, n_rows: int, reference_rows: int | None) -> float:
     """The fast recipe's weight decay for a training set of ``n_rows`` rows.
 
@@ -291,13 +273,9 @@ class _FastFit:
         )
         fit_features, fit_labels = features[fit_index], labels_t[fit_index]
         fit_weights = weights[fit_index]
-        self.polish_rows = (fit_features, fit_labels, fit_weights)  # float32, unreplicated
+        self.polish_rows = (fit_features, fit_labels, fit_weights)  # float32, for the polish
         del fit_index
-        if _FAST_REPLICATE_WEIGHTS:
-            fit_features, fit_labels, fit_weights = _replicated(
-                fit_features, fit_labels, fit_weights
-            )
-        self.n_fit = n_fit = fit_labels.numel()
+        self.n_fit = n_fit = self.fit_rows.size
         self.batch_size = batch_size = min(
             n_fit, max(_FAST_MIN_BATCH, min(_FAST_MAX_BATCH, n_fit // _FAST_BATCHES_PER_EPOCH))
         )
@@ -535,7 +513,7 @@ class _FastFit:
             # A restart dropped at the screening was never meant to converge: None.
             "converged": [self.stopped_early if r == winner else None for r in range(n_restarts)],
             "batch_size": self.batch_size,
-            "n_fit": int(self.fit_rows.size),
+            "n_fit": int(self.n_fit),
             "fit_class_counts": np.bincount(
                 self.labels[self.fit_rows], minlength=self.model.n_classes_
             ).tolist(),
