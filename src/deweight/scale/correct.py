@@ -131,31 +131,21 @@ def replace_prior(
         dtype = _float_dtype(meta, columns)
         base = getattr(data.hc_structure, "catalog_base_dir", None)
         base = None if base is None else str(base)
+        correction = (columns, names, old, new, dtype, atol)
         with _quiet_dependencies():
             return data.map_partitions(
                 _corrected_pixel,
                 base,
-                columns,
-                names,
-                old,
-                new,
-                dtype,
-                atol,
+                *correction,
                 include_pixel=True,
                 meta=_meta(meta, names, dtype),
             )
     if not isinstance(data, dd.DataFrame):
         raise TypeError(f"expected a catalogue or a dask DataFrame, got {type(data).__name__}")
     dtype = _float_dtype(data._meta, columns)
+    correction = (columns, names, old, new, dtype, atol)
     return data.map_partitions(
-        _corrected_numbered,
-        columns,
-        names,
-        old,
-        new,
-        dtype,
-        atol,
-        meta=_meta(data._meta, names, dtype),
+        _corrected_numbered, *correction, meta=_meta(data._meta, names, dtype)
     )
 
 
