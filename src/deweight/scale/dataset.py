@@ -2,8 +2,8 @@
 
 :func:`open_dataset` finds the partition files of a directory (a HATS catalogue's pixel files in
 the catalogue's pixel order, or a plain directory's ``*.parquet`` files sorted by name), and
-:func:`probability_frame` makes a Dask DataFrame of some columns with exactly one partition per
-file, read by :func:`read_partition`. Every error raised while reading names the file.
+:func:`read_partition_arrays` reads one partition's columns into the arrays the pass kernels
+take. Every error raised while reading names the file.
 """
 
 from __future__ import annotations
@@ -19,13 +19,7 @@ import pyarrow.parquet as pq
 
 from deweight.io import CatalogReadError
 
-__all__ = [
-    "PartitionedDataset",
-    "open_dataset",
-    "probability_frame",
-    "read_partition",
-    "read_partition_arrays",
-]
+__all__ = ["PartitionedDataset", "open_dataset", "read_partition_arrays"]
 
 #: File whose presence marks a HATS catalogue (``properties`` in older versions of the format).
 _HATS_MARKERS = ("hats.properties", "properties")
@@ -213,34 +207,6 @@ def _read_table(file: str, row_groups: tuple | None, wanted: list[str]):
         raise CatalogReadError(f"cannot read {file} as Parquet: {error}") from error
 
 
-def read_partition(
-    file: str,
-    row_groups: tuple | None,
-    columns: Sequence[str],
-    dtype: str,
-    extra: Sequence[str] = (),
-):
-    """Read one partition: ``columns`` as ``dtype`` floats, ``extra`` in their own dtype.
-
-    ``row_groups`` (indices) reads only those row groups of ``file``; None reads it whole.
-
-    Raises
-    ------
-    CatalogReadError
-        If the file cannot be read as Parquet (the message names it).
-    ValueError
-        If a column is missing or not numeric (the message names the file).
-    """
-    table = _read_table(file, row_groups, list(dict.fromkeys([*columns, *extra])))
-    frame = table.to_pandas()
-    try:
-        return frame.astype({name: dtype for name in columns})
-    except (TypeError, ValueError) as error:
-        raise ValueError(
-            f"{file}: columns {', '.join(columns)} are not numeric: {error}"
-        ) from error
-
-
 def read_partition_arrays(
     file: str,
     row_groups: tuple | None,
@@ -252,7 +218,14 @@ def read_partition_arrays(
 
     Returns ``(values, extras)``: ``columns`` as one C-ordered ``(n, C)`` array of ``dtype``
     (one copy, no DataFrame on the way; a null becomes NaN, which the first pass names), and
-    ``extra`` as a dict of arrays. Raises as :func:`read_partition`.
+    ``extra`` as a dict of arrays.
+
+    Raises
+    ------
+    CatalogReadError
+        If the file cannot be read as Parquet (the message names it).
+    ValueError
+        If a column is missing or not numeric (the message names the file).
     """
     table = _read_table(file, row_groups, list(dict.fromkeys([*columns, *extra])))
     values = np.empty((table.num_rows, len(columns)), dtype=dtype)
@@ -265,30 +238,3 @@ def read_partition_arrays(
         values[:, index] = column.to_numpy()
     extras = {name: table.column(name).to_numpy() for name in extra}
     return values, extras
-
-
-def probability_frame(dataset: PartitionedDataset, columns: Sequence[str], extra=()):
-    """A Dask DataFrame of ``columns`` (and ``extra``), one partition per file, read lazily.
-
-    The probability columns are float32 when all are stored as float32, else float64; the
-    ``extra`` columns keep their dtype.
-    """
-    import dask.dataframe as dd
-
-    dataset.check_columns([*columns, *extra])
-    dtype = dataset.float_dtype(columns).name
-    meta = dataset.schema.empty_table().select(list(dict.fromkeys([*columns, *extra])))
-    meta = meta.to_pandas()
-    meta = meta.astype({name: dtype for name in columns})
-    row_groups = dataset.row_groups or (None,) * len(dataset.files)
-    return dd.from_map(
-        read_partition,
-        [str(file) for file in dataset.files],
-        list(row_groups),
-        columns=list(columns),
-        dtype=dtype,
-        extra=list(extra),
-        meta=meta,
-        enforce_metadata=False,
-        label="deweight-read",
-    )

@@ -24,7 +24,6 @@ from pyarrow import ArrowException
 from deweight.scale.dataset import (
     PartitionedDataset,
     open_dataset,
-    probability_frame,
     read_partition_arrays,
 )
 
@@ -33,10 +32,12 @@ __all__ = ["Partitions", "map_reduce", "partitions_of"]
 
 @dataclass
 class Partitions:
-    """A Dask DataFrame of the wanted columns and how errors name each of its partitions.
+    """The partitions of the wanted columns and how errors name each of them.
 
-    ``blocks``, once persisted, holds each partition as the arrays the partition functions
-    see, kept in the workers' memory.
+    ``frame`` is the Dask DataFrame of a collection in memory (None for partition files, whose
+    ``readers`` read each file's arrays straight from Arrow); ``blocks``, once persisted,
+    holds each partition as the arrays the partition functions see, kept in the workers'
+    memory.
     """
 
     frame: Any
@@ -107,13 +108,12 @@ def partitions_of(data, columns: Sequence[str], extra: Sequence[str] = ()) -> Pa
         data = open_dataset(data)
     if isinstance(data, PartitionedDataset):
         data.check_columns(columns + extra)
-        frame = probability_frame(data, columns, extra)
         labels = [data.label(index) for index in range(len(data.files))]
         offsets = [data.offset(index) for index in range(len(data.files))]
         dtype = data.float_dtype(columns)
         readers = _readers(data, columns, extra, dtype)
         return Partitions(
-            frame,
+            None,
             labels,
             columns,
             extra,
