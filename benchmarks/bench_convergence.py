@@ -53,11 +53,11 @@ _CONSTANT = {"weight_decay_rows": None}
 # The polish as each round ran it (from 10^5 training rows); "Y" is the library's default.
 _POLISH_FROM = {"_FAST_POLISH_MIN_ROWS": 100_000, "_FAST_POLISH_WEIGHT_DECAY_SHARE": 0.0}
 _PENALISED_POLISH = _POLISH_FROM | {
-    "_FAST_POLISH_PENALISED": True,
+    "_FAST_POLISH_WEIGHT_DECAY_SHARE": 1.0,
     "_FAST_POLISH_HELD_OUT_GUARD": False,
 }
-_FREE_POLISH = _POLISH_FROM | {"_FAST_POLISH_PENALISED": False, "_FAST_POLISH_HELD_OUT_GUARD": True}
-_UNGUARDED = _POLISH_FROM | {"_FAST_POLISH_PENALISED": False, "_FAST_POLISH_HELD_OUT_GUARD": False}
+_FREE_POLISH = _POLISH_FROM | {"_FAST_POLISH_HELD_OUT_GUARD": True}
+_UNGUARDED = _POLISH_FROM | {"_FAST_POLISH_HELD_OUT_GUARD": False}
 CANDIDATES = {
     "A": (_CONSTANT, {}, None),  # before: weight decay 1e-4 at every size
     "B": (_CONSTANT, {}, "scaled"),  # 1e-4 * min(1, 1e4 / N)

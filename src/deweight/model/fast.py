@@ -132,15 +132,11 @@ _FAST_POLISH_ITERATIONS = 60
 _FAST_POLISH_MIN_ROWS = 1_000_000
 
 
-# The polish's objective: the weighted cross-entropy alone (False), or with the fit's L2
-# weight decay (True). Even 1e-5 at 10^6 rows, once its minimum is reached, biased the rare
-# class by 2.5 standard errors (the fourth round); without it, 60 iterations from the
+# The share of the fit's L2 weight decay in the polish's objective: 0, the weighted
+# cross-entropy alone. The fit's whole weight decay (1, the fourth round), even 1e-5 at 10^6
+# rows, once its minimum is reached, biased the rare class by 2.5 standard errors; a tenth
+# (the sixth round's Z60) was no better than none. Without it, 60 iterations from the
 # early-stopped fit do not overfit 10^6 rows.
-_FAST_POLISH_PENALISED = False
-
-
-# With _FAST_POLISH_PENALISED False: the share of the fit's weight decay the polish keeps
-# (a tenth, Z60 of the sixth round, was no better than none).
 _FAST_POLISH_WEIGHT_DECAY_SHARE = 0.0
 
 
@@ -273,7 +269,9 @@ class _FastFit:
         )
         fit_features, fit_labels = features[fit_index], labels_t[fit_index]
         fit_weights = weights[fit_index]
-        self.polish_rows = (fit_features, fit_labels, fit_weights)  # float32, for the polish
+        # The polish's float32 rows, kept only by the fits that will be polished.
+        polishing = _FAST_POLISH_ITERATIONS and labels.size >= _FAST_POLISH_MIN_ROWS
+        self.polish_rows = (fit_features, fit_labels, fit_weights) if polishing else None
         del fit_index
         self.n_fit = n_fit = self.fit_rows.size
         self.batch_size = batch_size = min(
@@ -465,13 +463,12 @@ class _FastFit:
     def _polish(self, network):
         """Large sets: the full-batch L-BFGS polish (see _FAST_POLISH_ITERATIONS)."""
         rows, self.polish_rows = self.polish_rows, None
-        iterations = _FAST_POLISH_ITERATIONS
-        if not iterations or self.labels.size < _FAST_POLISH_MIN_ROWS:
+        if rows is None:
             return network, {}
-        share = 1.0 if _FAST_POLISH_PENALISED else _FAST_POLISH_WEIGHT_DECAY_SHARE
-        weight_decay = self.weight_decay * share
+        iterations = _FAST_POLISH_ITERATIONS
+        weight_decay = self.weight_decay * _FAST_POLISH_WEIGHT_DECAY_SHARE
         before = self._held_out_loss(network)
-        fitted = copy.deepcopy(network.state_dict())
+        fitted = copy.deepcopy(network.state_dict()) if _FAST_POLISH_HELD_OUT_GUARD else None
         passes = max_evaluations(iterations)
         with self.model._progress_bar("polish (L-BFGS, full passes)", passes) as bar:
             network, report = polish(
