@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -463,6 +465,47 @@ def test_overshoot_rejects_unknown_case_and_duplicate_rows(tmp_path):
         )
     with pytest.raises(ValueError, match="source_label"):
         figures.plot_overshoot(table, *outputs, source_label=" ", class_names="abc")
+
+
+_PLOT_FUNCTIONS = [
+    "plot_fig1",
+    "plot_fig2",
+    "plot_fig3",
+    "plot_colour_density",
+    "plot_overshoot",
+    "plot_overshoot_recipes",
+    "plot_kl",
+    "plot_kl_recipes",
+    "plot_reliability",
+]
+
+
+@pytest.mark.parametrize("name", _PLOT_FUNCTIONS)
+def test_every_figure_takes_the_outputs_source_label_and_dpi_and_says_so(name):
+    function = getattr(figures, name)
+    parameters = inspect.signature(function).parameters
+    names = list(parameters)
+    outputs = names.index("pdf_path")
+    assert names[outputs : outputs + 3] == ["pdf_path", "png_path", "csv_path"]
+    assert all(parameters[n].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for n in names[:3])
+    assert parameters["source_label"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert names[-1] == "dpi" and parameters["dpi"].default == 150
+    doc = function.__doc__
+    assert doc.count("as for every figure") == 1
+    assert doc.index("as for every figure") < doc.index("Raises")
+
+
+def test_a_figure_takes_its_outputs_by_keyword_and_refuses_an_unknown_one(tmp_path):
+    curves, _ = illustrations.pcp_illustration(n_points=51)
+    pdf, png, csv = _outputs(tmp_path, "fig1")
+    with pytest.raises(TypeError, match="bar_z"):
+        figures.plot_fig1(curves, pdf, png, csv, bar_z=1.0)
+    assert list(tmp_path.iterdir()) == []
+    fig = figures.plot_fig1(curves, csv_path=csv, png_path=png, pdf_path=pdf, dpi=30)
+    _assert_png_matches_figure(png, fig, dpi=30)
+    # The illustrations have a default source label, the second title line.
+    assert "Analytic illustration" in fig.get_suptitle()
+    assert pdf.exists() and csv.exists()
 
 
 def test_case_styles_are_fixed_and_distinct():

@@ -21,7 +21,8 @@ Every plotting function takes a table and the three outputs ``pdf_path``, ``png_
 ``csv_path`` (str or path-like; missing folders are made, each file is written atomically),
 and the keywords ``source_label`` (the second title line: where the numbers come from) and
 ``dpi`` (the PNG's resolution, default 150). It returns the :class:`matplotlib.figure.Figure`
-it drew and raises ValueError naming the bad column or setting when its input is wrong.
+it drew and raises ValueError naming the bad column or setting when its input is wrong. Those
+parts are written once, in :mod:`~deweight.figures.style`; each figure's own code only draws.
 
 Where each part lives: :mod:`~deweight.figures.style` (palette, case styles, fonts, titles,
 :func:`save_figure`), :mod:`~deweight.figures.illustrations` (Figs. 1-3),

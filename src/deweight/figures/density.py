@@ -33,13 +33,11 @@ from matplotlib.lines import Line2D
 from scipy.ndimage import gaussian_filter
 
 from deweight.figures.style import (
-    PathLike,
     _class_style,
+    _Drawn,
+    _figure_function,
     _format_percent,
     _require_columns,
-    _suptitle,
-    _with_style,
-    save_figure,
 )
 
 
@@ -143,13 +141,10 @@ class _Look:
     axis_labels: Mapping[str, str] | None
 
 
+@_figure_function()
 def plot_colour_density(
     df: pd.DataFrame,
-    pdf_path: PathLike,
-    png_path: PathLike,
-    csv_path: PathLike,
     *,
-    source_label: str,
     panels: Sequence[tuple[str, str]],
     class_names: Sequence[str] | Mapping[int, str],
     smoothing_mag: float | Sequence[float] = 0.01,
@@ -162,8 +157,7 @@ def plot_colour_density(
     axis_labels: Mapping[str, str] | None = None,
     dynamic_range_dex: float = 4.0,
     title: str | None = None,
-    dpi: int = 150,
-) -> Figure:
+) -> _Drawn:
     """Draw smoothed colour-colour densities of a labelled catalogue (Figs. 4 and 5).
 
     Each panel is a 2-D histogram of two feature columns, smoothed with a Gaussian kernel of
@@ -204,8 +198,6 @@ def plot_colour_density(
     title : str, optional
         First title line.
 
-    The outputs, ``source_label`` and ``dpi`` are as for every figure (:mod:`deweight.figures`).
-
     Raises
     ------
     ValueError
@@ -220,8 +212,7 @@ def plot_colour_density(
     grids = _panel_grids(df[class_column].astype(str), df, names, panels, limits, bins, smoothing)
     look = _Look(by_class, dynamic_range_dex, contour_level, enclosed_fraction, axis_labels)
     title = title or _default_title(by_class, smoothing)
-    paths = (pdf_path, png_path, csv_path)
-    return _draw_density(grids, names, look, title, source_label, paths, dpi)
+    return _draw_density(grids, names, look, title)
 
 
 def _check_panels(df: pd.DataFrame, panels, class_column: str) -> list[tuple[str, str]]:
@@ -425,9 +416,8 @@ def _draw_all_classes(fig, axes_row, grids, names, look: _Look) -> list[pd.DataF
     return long_tables
 
 
-@_with_style
-def _draw_density(grids, names, look: _Look, title: str, source_label: str, paths, dpi):
-    """Figs. 4-5 of computed grids: the layout, the panels, the title and the files."""
+def _draw_density(grids, names, look: _Look, title: str) -> _Drawn:
+    """Figs. 4-5 of computed grids: the layout, the panels and the numbers plotted."""
     n_columns = len(grids)
     if look.by_class:
         size = (3.6 * n_columns + 1.2, 2.6 * len(names) + 1.0)
@@ -440,8 +430,6 @@ def _draw_density(grids, names, look: _Look, title: str, source_label: str, path
         fig = Figure(figsize=(5.0 * n_columns + 0.4, 5.6), layout="constrained")
         axes = fig.subplots(1, n_columns, squeeze=False)
         long_tables = _draw_all_classes(fig, axes[0], grids, names, look)
-    _suptitle(fig, title, source_label)
     data = pd.concat(long_tables, ignore_index=True)
     # Six significant digits are far below what an image can show and keep the file small.
-    save_figure(fig, data, *paths, dpi=dpi, float_format="%.6g")
-    return fig
+    return _Drawn(fig, title, data, float_format="%.6g")

@@ -27,12 +27,10 @@ from deweight.figures.style import (
     _SIMULATION_SOURCE,
     ILLUSTRATION_CLASS_COLOURS,
     SIMULATION_CLASS_CHANNELS,
-    PathLike,
+    _Drawn,
+    _figure_function,
     _format_percent,
     _require_columns,
-    _suptitle,
-    _with_style,
-    save_figure,
 )
 
 _FIG1_COLUMNS = (
@@ -266,16 +264,8 @@ def _abundance_text(shares: Sequence[float]) -> str:
     return f"{_format_percent(shares[0])} : {_format_percent(shares[1])} (ratio {ratio:.2f})"
 
 
-def plot_fig1(
-    df: pd.DataFrame,
-    pdf_path: PathLike,
-    png_path: PathLike,
-    csv_path: PathLike,
-    *,
-    bar_x: float | None = 1.5,
-    source_label: str = _ILLUSTRATION_SOURCE,
-    dpi: int = 150,
-) -> Figure:
+@_figure_function(source_label=_ILLUSTRATION_SOURCE)
+def plot_fig1(df: pd.DataFrame, *, bar_x: float | None = 1.5) -> _Drawn:
     """Draw Fig. 1 of Lake & Tsai (2022): how weighting shifts two-class probabilities.
 
     Panel (a) is unweighted, panel (b) weighted to balance the classes. The top row shows the
@@ -294,8 +284,6 @@ def plot_fig1(
     bar_x : float or None, default 1.5
         Where to draw the striped bar; None for no bar.
 
-    The outputs, ``source_label`` and ``dpi`` are as for every figure (:mod:`deweight.figures`).
-
     Raises
     ------
     ValueError
@@ -303,11 +291,10 @@ def plot_fig1(
     """
     _require_columns(df, _FIG1_COLUMNS, "df")
     table = _sorted_by_x(df.loc[:, list(_FIG1_COLUMNS)])
-    return _draw_fig1(table, (pdf_path, png_path, csv_path), bar_x, source_label, dpi)
+    return _draw_fig1(table, bar_x)
 
 
-@_with_style
-def _draw_fig1(table: pd.DataFrame, paths, bar_x, source_label: str, dpi: int) -> Figure:
+def _draw_fig1(table: pd.DataFrame, bar_x) -> _Drawn:
     """Fig. 1 of a checked table: two panels of densities over probabilities."""
     x = table["x"].to_numpy(dtype=float)
     fig = Figure(figsize=(11.0, 6.4), layout="constrained")
@@ -319,22 +306,13 @@ def _draw_fig1(table: pd.DataFrame, paths, bar_x, source_label: str, dpi: int) -
             f"{panel.title}\n{panel.abundance_name}: {_abundance_text(shares)}"
         )
     title = "Fig. 1: classification of two Gaussian classes, unweighted and weighted"
-    _suptitle(fig, title, source_label)
-    save_figure(fig, table, *paths, dpi=dpi)
-    return fig
+    return _Drawn(fig, title, table)
 
 
+@_figure_function(source_label=_ILLUSTRATION_SOURCE)
 def plot_fig2(
-    df_curves: pd.DataFrame,
-    df_summary: pd.DataFrame,
-    pdf_path: PathLike,
-    png_path: PathLike,
-    csv_path: PathLike,
-    *,
-    bar_x: float | None = 1.5,
-    source_label: str = _ILLUSTRATION_SOURCE,
-    dpi: int = 150,
-) -> Figure:
+    df_curves: pd.DataFrame, df_summary: pd.DataFrame, *, bar_x: float | None = 1.5
+) -> _Drawn:
     """Draw Fig. 2 of Lake & Tsai (2022): the prediction-consistent-prior illustration.
 
     Panels (a) and (b) repeat Fig. 1. Panel (c) applies the weighted model to unweighted,
@@ -354,8 +332,6 @@ def plot_fig2(
         ``model_prior``, ``implied_fraction``, one row for class 0 and one for class 1.
     bar_x : float or None, default 1.5
         Where to draw the striped bar in panels (a) and (b).
-
-    The outputs, ``source_label`` and ``dpi`` are as for every figure (:mod:`deweight.figures`).
     The CSV is long: columns ``panel`` ("a", "b", "c"), ``quantity`` ("density",
     "probability", "apparent_density", "true_density" or "abundance"), ``class``, ``x``
     (empty for abundances) and ``value``.
@@ -376,7 +352,7 @@ def plot_fig2(
             f"got classes {summary['class'].tolist()}"
         )
     summary = summary.set_index(summary["class"].astype(int)).sort_index()
-    return _draw_fig2(curves, summary, (pdf_path, png_path, csv_path), bar_x, source_label, dpi)
+    return _draw_fig2(curves, summary, bar_x)
 
 
 def _fig2_rows(panel: _Panel, x: np.ndarray, curves: pd.DataFrame, abundance) -> list:
@@ -396,8 +372,7 @@ def _fig2_rows(panel: _Panel, x: np.ndarray, curves: pd.DataFrame, abundance) ->
     return [*rows, pd.DataFrame({**abundances, "value": abundance})]
 
 
-@_with_style
-def _draw_fig2(curves, summary, paths, bar_x, source_label: str, dpi: int) -> Figure:
+def _draw_fig2(curves, summary, bar_x) -> _Drawn:
     """Fig. 2 of checked tables: three panels of densities over probabilities."""
     x = curves["x"].to_numpy(dtype=float)
     fig = Figure(figsize=(15.0, 6.8), layout="constrained")
@@ -411,10 +386,7 @@ def _draw_fig2(curves, summary, paths, bar_x, source_label: str, dpi: int) -> Fi
         )
         long_tables += _fig2_rows(panel, x, curves, abundance)
     title = "Fig. 2: a weighted model's prior versus the abundance it implies on unweighted data"
-    _suptitle(fig, title, source_label)
-    data = pd.concat(long_tables, ignore_index=True)
-    save_figure(fig, data, *paths, dpi=dpi)
-    return fig
+    return _Drawn(fig, title, pd.concat(long_tables, ignore_index=True))
 
 
 # --------------------------------------------------------------------------------------------
@@ -439,15 +411,8 @@ def _image_extent(horizontal: np.ndarray, vertical: np.ndarray) -> tuple[float, 
     return (*edges(horizontal), *edges(vertical))
 
 
-def plot_fig3(
-    slices_df: pd.DataFrame,
-    pdf_path: PathLike,
-    png_path: PathLike,
-    csv_path: PathLike,
-    *,
-    source_label: str = _SIMULATION_SOURCE,
-    dpi: int = 150,
-) -> Figure:
+@_figure_function(source_label=_SIMULATION_SOURCE)
+def plot_fig3(slices_df: pd.DataFrame) -> _Drawn:
     """Draw Fig. 3 of Lake & Tsai (2022): slices through the simulated feature space.
 
     One row per slice (the table's order, normally (x0, x2) then (x0, x1)). Left: log10 of the
@@ -466,8 +431,6 @@ def plot_fig3(
         ``log10_density``, ``P0``, ``P1``, ``P2``, with a full rectangular grid per slice.
         The CSV holds these columns, floats to six significant digits.
 
-    The outputs, ``source_label`` and ``dpi`` are as for every figure (:mod:`deweight.figures`).
-
     Raises
     ------
     ValueError
@@ -482,7 +445,7 @@ def plot_fig3(
     for slice_name, part in table.groupby("slice", sort=False):
         if len(part) != part["horizontal"].nunique() * part["vertical"].nunique():
             raise ValueError(f"slice {slice_name!r} is not a full rectangular grid")
-    return _draw_fig3(table, (pdf_path, png_path, csv_path), source_label, dpi)
+    return _draw_fig3(table)
 
 
 def _draw_slice(fig, ax_density, ax_classes, part: pd.DataFrame) -> None:
@@ -548,8 +511,7 @@ def _fig3_key() -> list:
     ]
 
 
-@_with_style
-def _draw_fig3(table: pd.DataFrame, paths, source_label: str, dpi: int) -> Figure:
+def _draw_fig3(table: pd.DataFrame) -> _Drawn:
     """Fig. 3 of a checked table: one row of two images per slice, and the colour key."""
     slice_names = list(pd.unique(table["slice"]))
     fig = Figure(figsize=(10.0, 4.3 * len(slice_names) + 0.9), layout="constrained")
@@ -563,8 +525,7 @@ def _draw_fig3(table: pd.DataFrame, paths, source_label: str, dpi: int) -> Figur
         frameon=False,
         title="right column: share of red, green, blue = class probability $P(i|x)$",
     )
-    _suptitle(fig, "Fig. 3: slices of the simulated feature space", source_label)
     # Six significant digits are far below what an image can show and keep the CSV of a
     # 201 x 201 grid to a few megabytes.
-    save_figure(fig, table, *paths, dpi=dpi, float_format="%.6g")
-    return fig
+    title = "Fig. 3: slices of the simulated feature space"
+    return _Drawn(fig, title, table, float_format="%.6g")

@@ -18,14 +18,12 @@ from matplotlib.figure import Figure
 
 from deweight.figures.style import (
     CASE_STYLES,
-    PathLike,
     _case_legend_handles,
     _check_cases,
     _class_name_lookup,
+    _Drawn,
+    _figure_function,
     _require_columns,
-    _suptitle,
-    _with_style,
-    save_figure,
 )
 from deweight.reliability import RELIABILITY_COLUMNS
 
@@ -37,30 +35,22 @@ _REFERENCE_LABELS = {
 }
 
 
-@_with_style
+@_figure_function()
 def plot_reliability(
     df: pd.DataFrame,
-    pdf_path: PathLike,
-    png_path: PathLike,
-    csv_path: PathLike,
     *,
-    source_label: str,
     class_names: Mapping[int, str] | Sequence[str],
     reference: str,
     cases: Sequence[str] | None = None,
     title: str | None = None,
-    dpi: int = 150,
-) -> Figure:
+) -> _Drawn:
     """Draw the reliability curves of each case, one panel per class.
 
     Parameters
     ----------
     df : pandas.DataFrame
         Columns ``model`` (the case) and :data:`deweight.reliability.RELIABILITY_COLUMNS`.
-    pdf_path, png_path, csv_path : str or path-like
-        Outputs; the CSV holds the rows plotted with a ``class_name`` column.
-    source_label : str
-        Second title line: where the data come from.
+        The CSV holds the rows plotted with a ``class_name`` column.
     class_names : mapping or sequence
         Name of each class number.
     reference : {"analytic", "observed"}
@@ -69,11 +59,6 @@ def plot_reliability(
         Cases to draw, in legend order; default those present, in the table's order.
     title : str, optional
         First title line.
-    dpi : int, default 150
-
-    Returns
-    -------
-    matplotlib.figure.Figure
 
     Raises
     ------
@@ -104,12 +89,11 @@ def plot_reliability(
         ncol=len(chosen),
         frameon=False,
     )
-    _suptitle(fig, title or "Reliability: model probability against the truth", source_label)
     keep = ["model", "class", "class_name", *RELIABILITY_COLUMNS[1:]]
     extra = [c for c in table.columns if c not in keep]
     data = table.loc[:, [*extra, *keep]].sort_values(["model", "class", "bin"], kind="stable")
-    save_figure(fig, data.reset_index(drop=True), pdf_path, png_path, csv_path, dpi=dpi)
-    return fig
+    title = title or "Reliability: model probability against the truth"
+    return _Drawn(fig, title, data.reset_index(drop=True))
 
 
 def _draw_class_panel(ax, table, cases, class_index, position, name_of, reference) -> None:

@@ -3,15 +3,18 @@
 Every figure of :mod:`deweight.figures` draws each case (base, weighted, dewatered/deweighted,
 biased, debiased, calibrated, and the "ideal" zero line) in one fixed colour, line style and
 marker (:data:`CASE_STYLES`, Okabe-Ito colours that stay apart for colour-blind readers), under
-one set of font sizes (:func:`_with_style`), and writes PDF, PNG and the plotted numbers as CSV,
-each atomically (:func:`save_figure`).
+one set of font sizes (:data:`_RC_PARAMS`), and writes PDF, PNG and the plotted numbers as CSV,
+each atomically (:func:`save_figure`); :func:`_figure_function` gives every figure its outputs,
+source label and style in one place.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import matplotlib
 import numpy as np
@@ -162,15 +165,97 @@ _RC_PARAMS = {
 }
 
 
-def _with_style(function: Callable) -> Callable:
-    """Run a plotting function under this module's font sizes without changing global rcParams."""
+@dataclass(frozen=True)
+class _Drawn:
+    """A figure drawn but not yet titled or written: what every figure's drawing returns.
 
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        with matplotlib.rc_context(_RC_PARAMS):
-            return function(*args, **kwargs)
+    ``data`` holds exactly the numbers plotted, for the CSV; ``float_format`` is passed to
+    :func:`save_figure`.
+    """
 
-    return wrapper
+    figure: Figure
+    title: str
+    data: pd.DataFrame
+    float_format: str | None = None
+
+
+_OUTPUTS = ("pdf_path", "png_path", "csv_path")
+
+
+_OUTPUTS_NOTE = (
+    "The outputs, ``source_label`` and ``dpi`` are as for every figure (:mod:`deweight.figures`)."
+)
+
+
+def _figure_signature(drawing: inspect.Signature, source_label: str | None) -> inspect.Signature:
+    """The drawing's tables, the three outputs, ``source_label``, its settings, ``dpi``."""
+    parameters = list(drawing.parameters.values())
+    tables = [p for p in parameters if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+    settings = [p for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    if len(tables) + len(settings) != len(parameters):
+        raise TypeError("a figure's drawing takes tables by position and settings by keyword")
+    outputs = [
+        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation="PathLike")
+        for name in _OUTPUTS
+    ]
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    label = inspect.Parameter(
+        "source_label",
+        keyword,
+        default=inspect.Parameter.empty if source_label is None else source_label,
+        annotation="str",
+    )
+    dpi = inspect.Parameter("dpi", keyword, default=150, annotation="int")
+    return drawing.replace(
+        parameters=[*tables, *outputs, label, *settings, dpi], return_annotation="Figure"
+    )
+
+
+def _with_outputs_note(doc: str) -> str:
+    """The drawing's docstring with :data:`_OUTPUTS_NOTE` as the paragraph before Raises."""
+    marker = "\n\n    Raises\n    ------\n"
+    if marker not in doc:
+        raise TypeError("a figure's docstring needs a Raises section to put the outputs before")
+    return doc.replace(marker, f"\n\n    {_OUTPUTS_NOTE}{marker}", 1)
+
+
+def _figure_function(source_label: str | None = None) -> Callable[[Callable], Callable]:
+    """Make a drawing into a public figure function: outputs, source label, style, writing.
+
+    Every figure is written the same way, so that part is here once. The drawing takes the
+    figure's tables by position and its own settings by keyword, draws, and returns a
+    :class:`_Drawn`. The figure function takes the same tables, then ``pdf_path``,
+    ``png_path`` and ``csv_path``, and the keywords ``source_label`` (required, or
+    ``source_label`` by default where given), the drawing's settings and ``dpi`` (default
+    150). It draws under the figures' font sizes (:data:`_RC_PARAMS`, global rcParams left
+    alone), puts the title and source label on top (:func:`_suptitle`), writes the three
+    files (:func:`save_figure`) and returns the :class:`~matplotlib.figure.Figure`. Its
+    signature and docstring say so, for :func:`help` and :func:`inspect.signature`.
+    """
+
+    def decorate(drawing: Callable) -> Callable:
+        signature = _figure_signature(inspect.signature(drawing), source_label)
+
+        @functools.wraps(drawing)
+        def figure_function(*args, **kwargs) -> Figure:
+            arguments = signature.bind(*args, **kwargs)
+            arguments.apply_defaults()
+            settings = dict(arguments.arguments)
+            paths = [settings.pop(name) for name in _OUTPUTS]
+            label, dpi = settings.pop("source_label"), settings.pop("dpi")
+            with matplotlib.rc_context(_RC_PARAMS):
+                drawn = drawing(**settings)
+                _suptitle(drawn.figure, drawn.title, label)
+                save_figure(
+                    drawn.figure, drawn.data, *paths, dpi=dpi, float_format=drawn.float_format
+                )
+            return drawn.figure
+
+        figure_function.__signature__ = signature
+        figure_function.__doc__ = _with_outputs_note(drawing.__doc__)
+        return figure_function
+
+    return decorate
 
 
 # --------------------------------------------------------------------------------------------

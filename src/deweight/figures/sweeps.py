@@ -22,18 +22,16 @@ from deweight.figures.style import (
     _GREY,
     CASE_STYLES,
     METRIC_LABELS,
-    PathLike,
     _abundance_lookup,
     _case_legend_handles,
     _choose_cases,
     _choose_classes,
     _class_name_lookup,
+    _Drawn,
+    _figure_function,
     _format_percent,
     _log_size_axis,
     _require_columns,
-    _suptitle,
-    _with_style,
-    save_figure,
 )
 
 _OVERSHOOT_COLUMNS = (
@@ -143,8 +141,8 @@ def _rows(table: pd.DataFrame, recipe: str | None, case: str, **equal) -> pd.Dat
     return table[keep].sort_values("size")
 
 
-def _save(fig, sweep: _Sweep, paths, dpi, columns: Sequence[str], by: Sequence[str]) -> None:
-    """Write the rows plotted, sorted by ``by`` then size; ``class_name`` follows ``class``.
+def _plotted(sweep: _Sweep, columns: Sequence[str], by: Sequence[str]) -> pd.DataFrame:
+    """The rows plotted, sorted by ``by`` then size; ``class_name`` follows ``class``.
 
     The recipe overlays keep the input's column order with ``recipe`` first and
     ``class_name`` last, as they always have.
@@ -154,7 +152,7 @@ def _save(fig, sweep: _Sweep, paths, dpi, columns: Sequence[str], by: Sequence[s
     else:
         data = sweep.table.sort_values([*by, "size"], kind="stable")
         data = data.loc[:, [*columns[:3], "class_name", *columns[3:]]]
-    save_figure(fig, data.reset_index(drop=True), *paths, dpi=dpi)
+    return data.reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -237,8 +235,7 @@ def _legend(fig, sweep: _Sweep, *, with_ideal: bool, ncol: int | None = None) ->
     )
 
 
-@_with_style
-def _draw_overshoot(sweep: _Sweep, figsize, headings, title: str, source_label, paths, dpi):
+def _draw_overshoot(sweep: _Sweep, figsize, headings, title: str) -> _Drawn:
     """Rows of metrics, columns of classes: the overshoot with +-1 sigma bands and zero line.
 
     ``headings`` titles the columns. The recipe overlays have none; they keep matplotlib's
@@ -269,13 +266,10 @@ def _draw_overshoot(sweep: _Sweep, figsize, headings, title: str, source_label, 
             if row == len(metrics) - 1:
                 ax.set_xlabel("training-set size")
     _legend(fig, sweep, with_ideal=not sweep.overlay, ncol=4 if sweep.overlay else None)
-    _suptitle(fig, title, source_label)
-    _save(fig, sweep, paths, dpi, _OVERSHOOT_COLUMNS, ["case", "class", "metric"])
-    return fig
+    return _Drawn(fig, title, _plotted(sweep, _OVERSHOOT_COLUMNS, ["case", "class", "metric"]))
 
 
-@_with_style
-def _draw_kl(sweep: _Sweep, height: float, title: str, source_label: str, paths, dpi) -> Figure:
+def _draw_kl(sweep: _Sweep, height: float, title: str) -> _Drawn:
     """One log-log panel per class: mean KL divergence against size, +-1 standard error."""
     fig = Figure(figsize=(3.9 * len(sweep.classes) + 0.6, height), layout="constrained")
     axes = fig.subplots(1, len(sweep.classes), squeeze=False)[0]
@@ -288,9 +282,7 @@ def _draw_kl(sweep: _Sweep, height: float, title: str, source_label: str, paths,
         if position == 0:
             ax.set_ylabel(_KL_LABEL)
     _legend(fig, sweep, with_ideal=False)
-    _suptitle(fig, title, source_label)
-    _save(fig, sweep, paths, dpi, _KL_COLUMNS, ["case", "class"])
-    return fig
+    return _Drawn(fig, title, _plotted(sweep, _KL_COLUMNS, ["case", "class"]))
 
 
 def _heading(name: str, abundance: float) -> str:
@@ -308,20 +300,16 @@ def _recipes_text(recipes: Sequence[str]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+@_figure_function()
 def plot_overshoot(
     df: pd.DataFrame,
-    pdf_path: PathLike,
-    png_path: PathLike,
-    csv_path: PathLike,
     *,
-    source_label: str,
     class_names: Mapping[int, str] | Sequence[str],
     class_order: Sequence[int] | None = None,
     abundances: Mapping[int, float] | Sequence[float] | None = None,
     cases: Sequence[str] | None = None,
     title: str | None = None,
-    dpi: int = 150,
-) -> Figure:
+) -> _Drawn:
     """Draw the overshoot of completeness, reliability and F1 against training-set size.
 
     Figs. 6, 8 and 9 of Lake & Tsai (2022). The overshoot is the observed metric minus the one
@@ -351,8 +339,6 @@ def plot_overshoot(
     title : str, optional
         First title line; a default describing the figure is used when omitted.
 
-    The outputs, ``source_label`` and ``dpi`` are as for every figure (:mod:`deweight.figures`).
-
     Raises
     ------
     ValueError
@@ -368,26 +354,21 @@ def plot_overshoot(
     title = title or (
         "Overshoot (observed − predicted) of completeness, reliability and F1 score, ±1σ bands"
     )
-    paths = (pdf_path, png_path, csv_path)
 
     def figsize(n_metrics: int) -> tuple[float, float]:
         return width, 2.35 * n_metrics + 1.5
 
-    return _draw_overshoot(sweep, figsize, headings, title, source_label, paths, dpi)
+    return _draw_overshoot(sweep, figsize, headings, title)
 
 
+@_figure_function()
 def plot_overshoot_recipes(
     df: pd.DataFrame,
-    pdf_path: PathLike,
-    png_path: PathLike,
-    csv_path: PathLike,
     *,
-    source_label: str,
     class_names: Mapping[int, str] | Sequence[str],
     class_index: int,
     cases: Sequence[str] | None = None,
-    dpi: int = 150,
-) -> Figure:
+) -> _Drawn:
     """One class's column of Fig. 6 (e.g. the rare class) with two training recipes overlaid.
 
     Rows are completeness, reliability and F1 overshoot (Eqs. 9-11) against training-set size,
@@ -406,8 +387,6 @@ def plot_overshoot_recipes(
     cases : sequence of str, optional
         Cases to draw; default those present, in the paper's order.
 
-    The outputs, ``source_label`` and ``dpi`` are as for every figure (:mod:`deweight.figures`).
-
     Raises
     ------
     ValueError
@@ -418,10 +397,7 @@ def plot_overshoot_recipes(
     sweep = _select(table, recipes, cases, [int(class_index)], class_names)
     name = sweep.name_of(int(class_index))
     title = f"Overshoot of {name}, ±1σ bands: {_recipes_text(recipes)}"
-    paths = (pdf_path, png_path, csv_path)
-    return _draw_overshoot(
-        sweep, lambda n: (6.4, 2.5 * n + 1.6), None, title, source_label, paths, dpi
-    )
+    return _draw_overshoot(sweep, lambda n: (6.4, 2.5 * n + 1.6), None, title)
 
 
 # --------------------------------------------------------------------------------------------
@@ -429,19 +405,15 @@ def plot_overshoot_recipes(
 # --------------------------------------------------------------------------------------------
 
 
+@_figure_function()
 def plot_kl(
     df: pd.DataFrame,
-    pdf_path: PathLike,
-    png_path: PathLike,
-    csv_path: PathLike,
     *,
-    source_label: str,
     class_names: Mapping[int, str] | Sequence[str],
     class_order: Sequence[int] | None = None,
     cases: Sequence[str] | None = None,
     title: str | None = None,
-    dpi: int = 150,
-) -> Figure:
+) -> _Drawn:
     """Draw Fig. 7 of Lake & Tsai (2022): mean KL divergence from the true probabilities.
 
     One panel per class: the mean over that class's test examples of
@@ -464,8 +436,6 @@ def plot_kl(
     title : str, optional
         First title line.
 
-    The outputs, ``source_label`` and ``dpi`` are as for every figure (:mod:`deweight.figures`).
-
     Raises
     ------
     ValueError
@@ -477,20 +447,16 @@ def plot_kl(
     title = title or (
         "Mean Kullback–Leibler divergence of model from true probabilities, ±1 standard error"
     )
-    return _draw_kl(sweep, 4.6, title, source_label, (pdf_path, png_path, csv_path), dpi)
+    return _draw_kl(sweep, 4.6, title)
 
 
+@_figure_function()
 def plot_kl_recipes(
     df: pd.DataFrame,
-    pdf_path: PathLike,
-    png_path: PathLike,
-    csv_path: PathLike,
     *,
-    source_label: str,
     class_names: Mapping[int, str] | Sequence[str],
     cases: Sequence[str] | None = None,
-    dpi: int = 150,
-) -> Figure:
+) -> _Drawn:
     """Fig. 7 of Lake & Tsai (2022) with the curves of two training recipes overlaid.
 
     One panel per class, as :func:`plot_kl` and drawn by the same core; each case keeps its
@@ -506,8 +472,6 @@ def plot_kl_recipes(
     cases : sequence of str, optional
         Cases to draw; default those present, in the paper's order.
 
-    The outputs, ``source_label`` and ``dpi`` are as for every figure (:mod:`deweight.figures`).
-
     Raises
     ------
     ValueError
@@ -517,5 +481,4 @@ def plot_kl_recipes(
     table, recipes = _sweep_table(df, _KL_COLUMNS, _KL_KEYS, by_recipe=True)
     sweep = _select(table, recipes, cases, None, class_names)
     title = f"Mean KL divergence from the true probabilities: {_recipes_text(recipes)}"
-    paths = (pdf_path, png_path, csv_path)
-    return _draw_kl(sweep, 4.9, title, source_label, paths, dpi)
+    return _draw_kl(sweep, 4.9, title)
