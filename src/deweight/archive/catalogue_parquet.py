@@ -15,8 +15,10 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from deweight._docs import shared_docs
+
 from .errors import ArchiveResponseError, RowCountMismatchError
-from .files import atomic_path
+from .files import WRITER_DOCS, atomic_path
 
 __all__ = ["convert_catalogue_to_parquet"]
 
@@ -96,6 +98,7 @@ def _missing_columns_error(
     )
 
 
+@shared_docs(WRITER_DOCS)
 def convert_catalogue_to_parquet(
     source: str | Path | Sequence[str | Path],
     output: str | Path,
@@ -138,10 +141,7 @@ def convert_catalogue_to_parquet(
     csv_block_bytes : int
         Bytes of CSV read per batch (memory use scales with it, not with the file).
 
-    Returns
-    -------
-    int
-        Rows written.
+    %(rows_written)s
 
     Raises
     ------

@@ -79,6 +79,22 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+#: Docstring sections of the functions that write a fetched table beside its provenance
+#: sidecar, filled in by :func:`deweight._docs.shared_docs`.
+WRITER_DOCS = {
+    "provenance_output": """\
+provenance_output : path, optional
+    Sidecar path; defaults to ``<output>.provenance.json``.
+""",
+    "rows_written": """\
+Returns
+-------
+int
+    Rows written.
+""",
+}
+
+
 @dataclass
 class Provenance:
     """What a raw output is and where it came from; written next to it as JSON.

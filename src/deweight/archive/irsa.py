@@ -19,9 +19,11 @@ import pandas as pd
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
+from deweight._docs import shared_docs
+
 from . import tap
 from .errors import ArchiveResponseError
-from .files import ChunkStore, Provenance, file_digest, provenance_path_for
+from .files import WRITER_DOCS, ChunkStore, Provenance, file_digest, provenance_path_for
 from .network import NetworkSettings, probe_service
 from .sdss import _check_identifier
 
@@ -160,6 +162,7 @@ def nearest_matches(
     return nearest.drop(columns="source_index").reset_index(drop=True)
 
 
+@shared_docs(WRITER_DOCS)
 def acquire_allwise(
     positions_path: str | Path,
     allwise_settings: Mapping[str, Any],
@@ -182,8 +185,7 @@ def acquire_allwise(
         Parquet file to write.
     network : NetworkSettings
         Timeouts, retries, TAP polling and job time limit.
-    provenance_output : path, optional
-        Sidecar path; defaults to ``<output>.provenance.json``.
+    %(provenance_output)s
     on_chunk_done : callable, optional
         Called with the chunk index and its number of matches (progress hook).
 

@@ -30,12 +30,13 @@ from urllib.parse import urljoin
 import pandas as pd
 from astropy.table import Table
 
+from deweight._docs import shared_docs
 from deweight._files import read_sha256sums
 from deweight.lac_columns import LAC_FITS_COLUMNS, lac_column_map
 
 from .downloads import _reuse_download, download_with_resume
 from .errors import ArchiveResponseError, ChecksumMismatchError, RowCountMismatchError
-from .files import Provenance, file_digest, provenance_path_for, write_parquet_atomic
+from .files import WRITER_DOCS, Provenance, file_digest, provenance_path_for, write_parquet_atomic
 from .network import NetworkSettings, probe_service
 from .vizier import (
     VIZIER_SERVICE,
@@ -176,6 +177,7 @@ def _acquire_vizier(settings: Mapping[str, Any], server: str | None, network: Ne
     return frame, VIZIER_SERVICE, f"https://{server}/viz-bin/votable", query, {"vizier_table": name}
 
 
+@shared_docs(WRITER_DOCS)
 def acquire_4lac(
     settings: Mapping[str, Any],
     output: str | Path,
@@ -200,13 +202,9 @@ def acquire_4lac(
         Timeouts and retries.
     vizier_server : str, optional
         VizieR host (``archive.vizier.server``); needed for ``source: vizier``.
-    provenance_output : path, optional
-        Sidecar path; defaults to ``<output>.provenance.json``.
+    %(provenance_output)s
 
-    Returns
-    -------
-    int
-        Rows written.
+    %(rows_written)s
 
     Raises
     ------

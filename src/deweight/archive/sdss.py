@@ -29,9 +29,11 @@ import pandas as pd
 from astroquery.sdss import SDSSClass
 from astroquery.sdss import conf as sdss_conf
 
+from deweight._docs import shared_docs
+
 from . import tap
 from .errors import ArchiveResponseError, TruncatedResultError
-from .files import ChunkStore, Provenance, provenance_path_for
+from .files import WRITER_DOCS, ChunkStore, Provenance, provenance_path_for
 from .network import NetworkSettings, call_with_retries, probe_service, raise_for_http_status
 
 __all__ = [
@@ -414,6 +416,7 @@ def _query_runner(
     return f"{label} (DR{data_release})", service_url, run_query
 
 
+@shared_docs(WRITER_DOCS)
 def acquire_sdss_table(
     name: str,
     common: Mapping[str, Any],
@@ -449,15 +452,11 @@ def acquire_sdss_table(
         Timeouts and retries.
     specobj_table : str
         Name of the SpecObj view the joined tables are matched through.
-    provenance_output : path, optional
-        Sidecar path; defaults to ``<output>.provenance.json``.
+    %(provenance_output)s
     on_chunk_done : callable, optional
         Called with each chunk and its row count after it is stored (progress hook).
 
-    Returns
-    -------
-    int
-        Rows written.
+    %(rows_written)s
     """
     spec = SdssTableSpec.from_config(name, table_settings)
     service = common.get("service", "skyserver")

@@ -18,13 +18,15 @@ from astropy.table import Table
 from astroquery import cache_conf
 from astroquery.vizier import Vizier
 
+from deweight._docs import shared_docs
+
 from .errors import (
     ArchiveResponseError,
     RowCountMismatchError,
     TransientServiceError,
     TruncatedResultError,
 )
-from .files import Provenance, provenance_path_for, write_parquet_atomic
+from .files import WRITER_DOCS, Provenance, provenance_path_for, write_parquet_atomic
 from .network import NetworkSettings, call_with_retries, probe_service, raise_for_http_status
 from .tap import votable_reports_overflow
 
@@ -262,6 +264,7 @@ def table_to_frame(table: Table) -> pd.DataFrame:
     return frame
 
 
+@shared_docs(WRITER_DOCS)
 def acquire_vizier_table(
     label: str,
     spec: VizierTableSpec,
@@ -288,13 +291,9 @@ def acquire_vizier_table(
         Timeouts and retries.
     settings_record : mapping, optional
         Config recorded in the provenance.
-    provenance_output : path, optional
-        Sidecar path; defaults to ``<output>.provenance.json``.
+    %(provenance_output)s
 
-    Returns
-    -------
-    int
-        Rows written.
+    %(rows_written)s
     """
     probe_service(VIZIER_SERVICE, server, network.probe_timeout_s)
     table, name, query = fetch_vizier_table(spec, server=server, settings=network)

@@ -26,10 +26,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from deweight._docs import shared_docs
+
 from .catalogue_parquet import _detect_format, convert_catalogue_to_parquet
 from .downloads import _reuse_download, download_with_resume
 from .errors import ArchiveResponseError, RowCountMismatchError
-from .files import Provenance, provenance_path_for
+from .files import WRITER_DOCS, Provenance, provenance_path_for
 from .network import (
     NetworkSettings,
     TimeoutSession,
@@ -278,6 +280,7 @@ def _readable_files(files, declared: str | None, record: str) -> list[Mapping[st
     return readable
 
 
+@shared_docs(WRITER_DOCS)
 def acquire_clarke2020(
     settings: Mapping[str, Any],
     output: str | Path,
@@ -306,13 +309,9 @@ def acquire_clarke2020(
         Parquet file to write.
     network : NetworkSettings
         Timeouts and retries.
-    provenance_output : path, optional
-        Sidecar path; defaults to ``<output>.provenance.json``.
+    %(provenance_output)s
 
-    Returns
-    -------
-    int
-        Rows written.
+    %(rows_written)s
 
     Raises
     ------

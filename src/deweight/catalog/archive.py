@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 from astropy.coordinates import SkyCoord
 
+from deweight._docs import shared_docs
 from deweight.catalog._output import finish_table
 from deweight.catalog._steps import class_and_position_cuts, relabel_blazars
 from deweight.catalog._tables import (
@@ -45,7 +46,7 @@ from deweight.catalog._tables import (
     valid_integer_code,
     valid_magnitude,
 )
-from deweight.catalog.config import resolve_prepare_config
+from deweight.catalog.config import PREPARER_DOCS, resolve_prepare_config
 from deweight.catalog.cutflow import CutFlow
 from deweight.catalog.photometry import (
     WISE_ZERO_POINT_MAG,
@@ -75,6 +76,7 @@ _PHOTO_TYPES = range(9)
 _PHOTO_TYPE_STAR = 6
 
 
+@shared_docs(PREPARER_DOCS)
 def prepare_star_galaxy_agn(
     spec: pd.DataFrame,
     wise: pd.DataFrame,
@@ -104,9 +106,7 @@ def prepare_star_galaxy_agn(
     ----------
     spec, wise, twomass : pandas.DataFrame
         See the module documentation for the columns; ``twomass`` is optional.
-    task, config
-        The task's registry entry (``deweight.registry.spec("archive", "sga")``) and the
-        preparation settings, as :func:`deweight.catalog.prepare` describes them.
+    %(task_config)s
 
     Returns
     -------
@@ -114,14 +114,7 @@ def prepare_star_galaxy_agn(
         Columns ``ra``, ``dec``, ``J-W1``, ``W1-W2``, ``label``, ``class_name``, ``split``,
         ``sample`` ("sdss_dr16"). ``attrs["diagnostics"]`` counts Eq. 20 replacements and where
         J came from.
-    cutflow : CutFlow
-        The rows removed by each cut.
-
-    Raises
-    ------
-    ValueError
-        If a required column is missing (naming the column and the table) or the config is
-        invalid.
+    %(cutflow_raises)s
     """
     cfg = resolve_prepare_config(config)
     bands = ("W1", "W2")
@@ -166,6 +159,7 @@ def prepare_star_galaxy_agn(
     return result, cutflow
 
 
+@shared_docs(PREPARER_DOCS)
 def prepare_blazar_task(
     spec: pd.DataFrame,
     wise: pd.DataFrame,
@@ -201,23 +195,14 @@ def prepare_blazar_task(
     ----------
     spec, wise, photo : pandas.DataFrame
         See the module documentation.
-    blazars : pandas.DataFrame
-        The merged catalogue from :func:`~deweight.catalog.blazars.merge_blazar_catalogs`.
-    task, config
-        The task's registry entry (``deweight.registry.spec("archive", "blazar")``) and the
-        preparation settings, as :func:`deweight.catalog.prepare` describes them.
+    %(blazars_task_config)s
 
     Returns
     -------
     table : pandas.DataFrame
         Columns ``ra``, ``dec``, the five features, ``label``, ``class_name``, ``split``,
         ``sample``; ``attrs["diagnostics"]`` counts Eq. 20 replacements and blazar relabelling.
-    cutflow : CutFlow
-
-    Raises
-    ------
-    ValueError
-        If a required column is missing (naming the column and the table).
+    %(cutflow_raises)s
     """
     cfg = resolve_prepare_config(config)
     bands = ("W1", "W2", "W3")

@@ -39,12 +39,13 @@ import numpy as np
 import pandas as pd
 from astropy.coordinates import SkyCoord
 
+from deweight._docs import shared_docs
 from deweight._files import read_sha256sums
 from deweight.catalog._output import finish_table
 from deweight.catalog._steps import class_and_position_cuts, relabel_blazars
 from deweight.catalog._tables import SENTINEL_ABS, as_float, require_columns
 from deweight.catalog.blazars import BLAZAR_CLASSES, read_bzcat
-from deweight.catalog.config import resolve_prepare_config
+from deweight.catalog.config import PREPARER_DOCS, resolve_prepare_config
 from deweight.catalog.cutflow import CutFlow
 from deweight.registry import TaskSpec
 
@@ -126,6 +127,7 @@ def verify_bundled(directory: str | os.PathLike) -> dict[str, str]:
     return verified
 
 
+@shared_docs(PREPARER_DOCS)
 def prepare_bundled_star_galaxy_qso(
     sdss_csv: str | os.PathLike | pd.DataFrame, *, task: TaskSpec, config: Mapping[str, Any]
 ) -> tuple[pd.DataFrame, CutFlow]:
@@ -147,21 +149,14 @@ def prepare_bundled_star_galaxy_qso(
     ----------
     sdss_csv : path or pandas.DataFrame
         The bundled ``sdss_dr14_specphoto_sample_10k.csv`` (or its contents).
-    task, config
-        The task's registry entry (``deweight.registry.spec("bundled", "sga")``) and the
-        preparation settings, as :func:`deweight.catalog.prepare` describes them.
+    %(task_config)s
 
     Returns
     -------
     table : pandas.DataFrame
         Columns ``ra``, ``dec``, ``u-g``, ``g-r``, ``r-i``, ``i-z``, ``label``, ``class_name``,
         ``split``, ``sample``.
-    cutflow : CutFlow
-
-    Raises
-    ------
-    ValueError
-        If a required column is missing (naming the column and the file).
+    %(cutflow_raises)s
     """
     cfg = resolve_prepare_config(config)
     frame, label = _read_frame(sdss_csv)
@@ -172,6 +167,7 @@ def prepare_bundled_star_galaxy_qso(
     return result, cutflow
 
 
+@shared_docs(PREPARER_DOCS)
 def prepare_bundled_blazar_task(
     sdss_csv: str | os.PathLike | pd.DataFrame,
     bzcat_csv: str | os.PathLike | pd.DataFrame,
@@ -206,11 +202,7 @@ def prepare_bundled_blazar_task(
         The bundled DR14 sample.
     bzcat_csv : path or pandas.DataFrame
         The bundled ``bzcat5_with_photometry.csv``.
-    blazars : pandas.DataFrame
-        The merged catalogue from :func:`~deweight.catalog.blazars.merge_blazar_catalogs`.
-    task, config
-        The task's registry entry (``deweight.registry.spec("bundled", "blazar")``) and the
-        preparation settings, as :func:`deweight.catalog.prepare` describes them.
+    %(blazars_task_config)s
 
     Returns
     -------
@@ -218,13 +210,8 @@ def prepare_bundled_blazar_task(
         Columns ``ra``, ``dec``, the four colours, ``label``, ``class_name``, ``split``,
         ``sample``; ``attrs["diagnostics"]`` holds the relabelling counts, pool sizes and
         targets.
-    cutflow : CutFlow
-
-    Raises
-    ------
-    ValueError
-        If a required column is missing, or the pool has too few BL Lacs or FSRQs for the
-        requested fractions.
+    %(cutflow_raises)s
+        Also if the pool has too few BL Lacs or FSRQs for the requested fractions.
     """
     cfg = resolve_prepare_config(config)
     frame, sdss_label = _read_frame(sdss_csv)

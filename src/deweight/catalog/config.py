@@ -6,7 +6,38 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["PREPARE_SETTINGS", "resolve_prepare_config"]
+__all__ = ["PREPARER_DOCS", "PREPARE_SETTINGS", "resolve_prepare_config"]
+
+_TASK_CONFIG_DOC = """\
+task, config
+    The task's registry entry (:func:`deweight.registry.spec` of the source and task this
+    preparer serves) and the preparation settings, as :func:`deweight.catalog.prepare`
+    describes them.
+"""
+
+_BLAZARS_DOC = """\
+blazars : pandas.DataFrame
+    The merged catalogue from :func:`~deweight.catalog.blazars.merge_blazar_catalogs`.
+"""
+
+_CUTFLOW_RAISES_DOC = """\
+cutflow : CutFlow
+    The rows removed by each cut.
+
+Raises
+------
+ValueError
+    If a required column is missing (the message names it and its table or file) or a
+    setting of ``config`` is invalid.
+"""
+
+#: Docstring sections of the task preparers (:mod:`deweight.catalog.archive`,
+#: :mod:`deweight.catalog.bundled`), filled in by :func:`deweight._docs.shared_docs`.
+PREPARER_DOCS = {
+    "task_config": _TASK_CONFIG_DOC,
+    "blazars_task_config": _BLAZARS_DOC + _TASK_CONFIG_DOC,
+    "cutflow_raises": _CUTFLOW_RAISES_DOC,
+}
 
 #: Names of the catalogue preparation settings. Their values, described, and the defaults the
 #: workflow uses are in workflow/schemas/config.schema.yaml (``prepare:``, plus ``split_seed``
