@@ -393,26 +393,15 @@ def _query_runner(
     """The chosen service's name for messages, its URL and a function running one query."""
     if service == "skyserver":
         service_url = common["skyserver_url"]
-        run_query = partial(
-            query_skyserver,
-            expected_columns=columns,
-            base_url=service_url,
-            data_release=data_release,
-            settings=network,
-        )
-        label = SKYSERVER_SERVICE
+        label, query = SKYSERVER_SERVICE, query_skyserver
+        options = {"base_url": service_url, "data_release": data_release}
     elif service == "tap":
         service_url = common["tap_url"]
-        run_query = partial(
-            query_sdss_tap,
-            expected_columns=columns,
-            tap_url=service_url,
-            settings=network,
-            maxrec=max_rows,
-        )
-        label = SDSS_TAP_SERVICE
+        label, query = SDSS_TAP_SERVICE, query_sdss_tap
+        options = {"tap_url": service_url, "maxrec": max_rows}
     else:
         raise ValueError(f"archive.sdss.service must be 'skyserver' or 'tap', not {service!r}")
+    run_query = partial(query, expected_columns=columns, settings=network, **options)
     return f"{label} (DR{data_release})", service_url, run_query
 
 

@@ -75,17 +75,9 @@ def stick_breaking_log_probabilities(outputs):
 def stick_breaking_probabilities(outputs):
     """Compute the class probabilities of the stick-breaking link, Eq. 17 of Lake & Tsai (2022).
 
-    The exponential of :func:`stick_breaking_log_probabilities`; see there.
-
-    Parameters
-    ----------
-    outputs : torch.Tensor or ndarray of shape (..., N - 1)
-        Network outputs ``y_i``.
-
-    Returns
-    -------
-    torch.Tensor or ndarray of shape (..., N)
-        ``P(i|x)``, non-negative, summing to one along the last axis.
+    The exponential of :func:`stick_breaking_log_probabilities`, which says what ``outputs``
+    may be and when it raises: ``P(i|x)`` of shape ``(..., N)``, non-negative and summing to
+    one along the last axis, of the type of ``outputs``.
     """
     log_probs = stick_breaking_log_probabilities(outputs)
     return np.exp(log_probs) if isinstance(log_probs, np.ndarray) else torch.exp(log_probs)

@@ -116,6 +116,7 @@ def combine_statistics(parts: Iterable[PassStatistics]) -> PassStatistics:
     Returns
     -------
     PassStatistics
+        Their sum: the statistics of all their rows together.
 
     Raises
     ------
@@ -187,6 +188,8 @@ def block_statistics(
     Returns
     -------
     PassStatistics
+        The three sums and the block's row count. A row with ``s_m = 0`` makes the
+        log-likelihood ``-inf`` and adds nothing to the other two sums.
 
     Raises
     ------
