@@ -11,13 +11,20 @@ main's ``src``) beside this checkout's, in the same process. It first checks tha
 same bytes on random inputs, including rows whose ``s_m`` is zero, NaN, tiny or huge, with and
 without validation (any difference makes it exit with status 1), then times them alternately,
 ``--repeat`` times each, and prints the median seconds and the ratio this / baseline (below 1
-means this checkout is faster). The baseline's kernel file is copied to a temporary directory
-first, so that numba's on-disk cache is written there and not into the baseline's tree.
+means this checkout is faster).
+
+Both kernel files are copied (with their timestamps) into one directory, ``--kernel-dir`` or a
+temporary one, and imported from there, so that both are compiled alike and numba's on-disk
+cache is written there, not into either tree. With a fresh directory both are compiled in the
+run; run twice with the same ``--kernel-dir`` to time both as loaded from numba's cache, which
+is what the library runs after its first use on a machine (the two can differ in speed:
+see benchmarks/README.md).
 
 Usage::
 
     python benchmarks/bench_hot_loops.py --baseline-src /work/main/src
     python benchmarks/bench_hot_loops.py --baseline-src /work/main/src --only kernels --repeat 15
+    python benchmarks/bench_hot_loops.py --baseline-src /work/main/src --kernel-dir /tmp/k  # twice
 """
 
 from __future__ import annotations
@@ -178,21 +185,27 @@ def main() -> int:
     parser.add_argument("--rows-augment", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=9, help="timed calls of each (default 9)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--kernel-dir", type=Path, help="where the kernel files are compiled")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
-    print(f"load average before: {load_average()}; numba threads: ", end="")
+    print(f"load average before: {load_average()}; torch threads: {torch.get_num_threads()}")
     failures = 0
     with tempfile.TemporaryDirectory() as scratch:
         if args.only != "augment":
-            copy = Path(scratch) / "baseline_kernels.py"
-            shutil.copyfile(args.baseline_src / "deweight/priors/_kernels.py", copy)
-            old = load_module(copy, "baseline_kernels")._compiled_kernels()
-            new = new_kernels._compiled_kernels()
+            kernel_dir = args.kernel_dir or Path(scratch)
+            kernel_dir.mkdir(parents=True, exist_ok=True)
+            sources = {
+                "this_kernels": Path(new_kernels.__file__),
+                "baseline_kernels": args.baseline_src / "deweight/priors/_kernels.py",
+            }
+            kernels = {}
+            for name, source in sources.items():
+                shutil.copy2(source, kernel_dir / f"{name}.py")  # keeps the timestamp
+                kernels[name] = load_module(kernel_dir / f"{name}.py", name)._compiled_kernels()
+            new, old = kernels["this_kernels"], kernels["baseline_kernels"]
             import numba
 
-            print(numba.get_num_threads(), end="")
-        print(f"; torch threads: {torch.get_num_threads()}")
-        if args.only != "augment":
+            print(f"numba threads: {numba.get_num_threads()}; kernel files copied to {kernel_dir}")
             failures += check_kernels(new, old, rng)
             bench_kernels(new, old, rng, args)
         if args.only != "kernels":
