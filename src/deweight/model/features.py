@@ -5,7 +5,9 @@ onto [-1, 1] (:class:`RangeScaler`) and the second-order polynomial terms append
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import product
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -240,26 +242,52 @@ def augment_quadratic(X, convention: str = "interpolation"):
         out = torch.empty((n_rows, n_terms), dtype=X.dtype, device=X.device)
         powers = torch.ones((block, n_features, 3), dtype=X.dtype, device=X.device)
         gathered = torch.empty((block, n_terms * n_features), dtype=X.dtype, device=X.device)
-        for start in range(0, n_rows, block):
-            chunk = X[start : start + block]
-            n = chunk.shape[0]
-            part = powers[:n]
-            part[:, :, 1] = chunk
-            torch.mul(chunk, chunk, out=part[:, :, 2])
-            torch.index_select(part.view(n, 3 * n_features), 1, flat_index, out=gathered[:n])
-            torch.prod(gathered[:n].view(n, n_terms, n_features), -1, out=out[start : start + n])
+        _augment_blocks(X, flat_index, out, powers, gathered, _TORCH_BLOCK_OPS)
         return out
     X = np.asarray(X)
     dtype = np.result_type(X, np.float32)
     out = np.empty((n_rows, n_terms), dtype=dtype)
     powers = np.ones((block, n_features, 3), dtype=dtype)
     gathered = np.empty((block, n_terms * n_features), dtype=dtype)
+    _augment_blocks(X, flat_index, out, powers, gathered, _NUMPY_BLOCK_OPS)
+    return out
+
+
+class _BlockOps(NamedTuple):
+    """The three array operations of :func:`_augment_blocks`, for one backend, writing ``out``."""
+
+    square: Callable  # (x, out): out = x * x
+    take_columns: Callable  # (a, index, out): out = a[:, index]
+    product_last: Callable  # (a, out): out = a.prod(last axis)
+
+
+_NUMPY_BLOCK_OPS = _BlockOps(
+    square=lambda x, out: np.multiply(x, x, out=out),
+    take_columns=lambda a, index, out: np.take(a, index, axis=1, out=out),
+    product_last=lambda a, out: np.prod(a, axis=-1, out=out),
+)
+_TORCH_BLOCK_OPS = _BlockOps(
+    square=lambda x, out: torch.mul(x, x, out=out),
+    take_columns=lambda a, index, out: torch.index_select(a, 1, index, out=out),
+    product_last=lambda a, out: torch.prod(a, -1, out=out),
+)
+
+
+def _augment_blocks(X, flat_index, out, powers, gathered, ops: _BlockOps) -> None:
+    """Fill ``out`` with :func:`augment_quadratic`'s terms, a block of rows at a time.
+
+    ``powers`` (block, d, 3) has ones in its ``[:, :, 0]`` plane and ``gathered`` has
+    (block, terms * d) entries; both are reused for every block. Works alike for NumPy arrays and
+    torch tensors, whose operations ``ops`` supplies.
+    """
+    n_rows, n_features = X.shape
+    n_terms = out.shape[1]
+    block = powers.shape[0]
     for start in range(0, n_rows, block):
         chunk = X[start : start + block]
         n = chunk.shape[0]
         part = powers[:n]
         part[:, :, 1] = chunk
-        np.multiply(chunk, chunk, out=part[:, :, 2])
-        np.take(part.reshape(n, 3 * n_features), flat_index, axis=1, out=gathered[:n])
-        np.prod(gathered[:n].reshape(n, n_terms, n_features), axis=-1, out=out[start : start + n])
-    return out
+        ops.square(chunk, part[:, :, 2])
+        ops.take_columns(part.reshape(n, 3 * n_features), flat_index, gathered[:n])
+        ops.product_last(gathered[:n].reshape(n, n_terms, n_features), out[start : start + n])

@@ -39,6 +39,25 @@ _FACTOR_LOW = 1e-100
 _FACTOR_HIGH = 1e100
 
 
+def _add_log_factor(s, product, log_sum):
+    """Add ``log s`` to ``log(product) + log_sum``; return the new ``(product, log_sum)``.
+
+    The kernels' running product of the s_m: ``s`` is multiplied into ``product``, which is
+    moved into ``log_sum`` by one logarithm when it leaves [_PRODUCT_LOW, _PRODUCT_HIGH]; an
+    ``s`` outside [_FACTOR_LOW, _FACTOR_HIGH] (tiny, huge, 0 or NaN) has its own logarithm
+    taken (-inf when it is not positive, NaN included). :func:`_compiled_kernels` compiles it
+    into the kernels.
+    """
+    if _FACTOR_LOW <= s <= _FACTOR_HIGH:
+        product *= s
+        if not _PRODUCT_LOW <= product <= _PRODUCT_HIGH:
+            log_sum += math.log(product)
+            product = 1.0
+    else:  # extreme, zero or NaN: its own logarithm
+        log_sum += math.log(s) if s > 0.0 else -math.inf
+    return product, log_sum
+
+
 def _generic_pass_kernel(probs, ratio, validate, atol, block_rows):
     """Partial sums of one likelihood pass for any number of classes (numba kernel)."""
     n_rows, n_classes = probs.shape
@@ -69,13 +88,7 @@ def _generic_pass_kernel(probs, ratio, validate, atol, block_rows):
             s = 0.0
             for j in range(n_classes):
                 s += ratio[j] * np.float64(probs[m, j])
-            if _FACTOR_LOW <= s <= _FACTOR_HIGH:
-                product *= s
-                if not _PRODUCT_LOW <= product <= _PRODUCT_HIGH:
-                    log_sum += math.log(product)
-                    product = 1.0
-            else:  # extreme, zero or NaN: its own logarithm
-                log_sum += math.log(s) if s > 0.0 else -math.inf
+            product, log_sum = _add_log_factor(s, product, log_sum)
             if not s > 0.0:
                 continue
             inverse = 1.0 / s
@@ -127,13 +140,7 @@ def _three_class_pass_kernel(probs, ratio, validate, atol, block_rows):
                         first_bad[block] = m
                     continue
             s = q0 * p0 + q1 * p1 + q2 * p2
-            if _FACTOR_LOW <= s <= _FACTOR_HIGH:
-                product *= s
-                if not _PRODUCT_LOW <= product <= _PRODUCT_HIGH:
-                    log_sum += math.log(product)
-                    product = 1.0
-            else:  # extreme, zero or NaN: its own logarithm
-                log_sum += math.log(s) if s > 0.0 else -math.inf
+            product, log_sum = _add_log_factor(s, product, log_sum)
             if not s > 0.0:
                 continue
             inverse = 1.0 / s
@@ -176,8 +183,13 @@ def _compiled_kernels():
     global _KERNELS, numba
     if _KERNELS is None:
         import numba as numba_module
+        from numba.extending import register_jitable
 
         numba = numba_module  # the kernels refer to numba.prange through this global
+        # The kernels call _add_log_factor: registered with numba, it is compiled into them
+        # (inlined in numba's IR, as if written out in each). Being in this file, a change to it
+        # also invalidates the kernels' on-disk cache, which is keyed by this file's timestamp.
+        register_jitable(inline="always")(_add_log_factor)
         # fastmath stays off: reassociating the sums would make results depend on
         # vectorisation. nogil lets other Python threads (progress bars, memory samplers,
         # servers) run meanwhile. error_model="numpy": the one division (1 / s_m) is guarded
