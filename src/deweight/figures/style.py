@@ -211,9 +211,14 @@ def _figure_signature(drawing: inspect.Signature, source_label: str | None) -> i
     )
 
 
-def _with_outputs_note(doc: str) -> str:
-    """The drawing's docstring with :data:`_OUTPUTS_NOTE` as the paragraph before Raises."""
+def _with_outputs_note(doc: str | None) -> str | None:
+    """The drawing's docstring with :data:`_OUTPUTS_NOTE` as the paragraph before Raises.
+
+    None (docstrings stripped by ``python -OO``) stays None.
+    """
     marker = "\n\n    Raises\n    ------\n"
+    if doc is None:
+        return None
     if marker not in doc:
         raise TypeError("a figure's docstring needs a Raises section to put the outputs before")
     return doc.replace(marker, f"\n\n    {_OUTPUTS_NOTE}{marker}", 1)
@@ -225,9 +230,9 @@ def _figure_function(source_label: str | None = None) -> Callable[[Callable], Ca
     Every figure is written the same way, so that part is here once. The drawing takes the
     figure's tables by position and its own settings by keyword, draws, and returns a
     :class:`_Drawn`. The figure function takes the same tables, then ``pdf_path``,
-    ``png_path`` and ``csv_path``, and the keywords ``source_label`` (required, or
-    ``source_label`` by default where given), the drawing's settings and ``dpi`` (default
-    150). It draws under the figures' font sizes (:data:`_RC_PARAMS`, global rcParams left
+    ``png_path`` and ``csv_path``, and the keywords ``source_label`` (this decorator's
+    ``source_label`` by default; required where that is None), the drawing's settings and
+    ``dpi`` (default 150). It draws under the figures' font sizes (:data:`_RC_PARAMS`, global rcParams left
     alone), puts the title and source label on top (:func:`_suptitle`), writes the three
     files (:func:`save_figure`) and returns the :class:`~matplotlib.figure.Figure`. Its
     signature and docstring say so, for :func:`help` and :func:`inspect.signature`.
