@@ -13,6 +13,7 @@ from scipy.integrate import quad
 from scipy.stats import norm
 
 from deweight import figures, illustrations
+from deweight.reliability import reliability_curve
 
 SOURCE = "Synthetic test table (not a result)"
 
@@ -397,6 +398,50 @@ def test_plot_colour_density_by_class(tmp_path):
     # A class with no sources gets an empty panel and no rows, not an error.
     assert set(written["class"]) == {"galaxy", "star", "AGN"}
     assert set(written["panel"]) == {"u-g vs g-r", "g-r vs r-i"}
+
+
+def _reliability_table() -> pd.DataFrame:
+    """Two cases' reliability curves on labelled rows, with the workflow's class_name column."""
+    rng = np.random.default_rng(3)
+    probs = rng.dirichlet(np.ones(3), size=2_000)
+    labels = np.array([rng.choice(3, p=row) for row in probs])
+    tables = []
+    for case, shift in (("base", 0.0), ("weighted", 0.1)):
+        shifted = np.clip(probs + shift * (probs[:, [2]] - probs), 0, None)
+        shifted /= shifted.sum(axis=1, keepdims=True)
+        table = reliability_curve(shifted, labels=labels, bins=5).assign(model=case)
+        table.insert(2, "class_name", table["class"].map({0: "galaxy", 1: "star", 2: "bll"}))
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)
+
+
+def test_plot_reliability_reads_class_names_from_the_table_unless_given(tmp_path):
+    table = _reliability_table()
+    pdf, png, csv = _outputs(tmp_path, "default")
+    fig = figures.plot_reliability(table, pdf, png, csv, source_label=SOURCE, reference="observed")
+    _assert_png_matches_figure(png, fig, dpi=150)
+    _assert_titled_with_source(fig, SOURCE)
+    written = pd.read_csv(csv)
+    assert len(written) == len(table)
+    shown = ["Galaxy", "Star", "BL Lac"]  # as figures show the registry's galaxy, star, bll
+    assert set(zip(written["class"], written["class_name"], strict=True)) == set(enumerate(shown))
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["(a) Galaxy", "(b) Star", "(c) BL Lac"]
+    # Names given explicitly win over the table's.
+    explicit = _outputs(tmp_path, "explicit")
+    figures.plot_reliability(
+        table, *explicit, source_label=SOURCE, reference="observed", class_names="xyz"
+    )
+    assert set(pd.read_csv(explicit[2])["class_name"]) == {"x", "y", "z"}
+    # A class with two names, or no names at all, is refused before anything is written.
+    clash = table.assign(class_name=table["class_name"].where(table["model"] == "base", "other"))
+    rejected = _outputs(tmp_path, "rejected")
+    with pytest.raises(ValueError, match="more than one class_name"):
+        figures.plot_reliability(clash, *rejected, source_label=SOURCE, reference="observed")
+    with pytest.raises(ValueError, match="class_name"):
+        figures.plot_reliability(
+            table.drop(columns="class_name"), *rejected, source_label=SOURCE, reference="observed"
+        )
+    assert not any(path.exists() for path in rejected)
 
 
 # --------------------------------------------------------------------------------------------

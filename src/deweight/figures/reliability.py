@@ -24,6 +24,7 @@ from deweight.figures.style import (
     _Drawn,
     _figure_function,
     _require_columns,
+    display_class_name,
 )
 from deweight.reliability import RELIABILITY_COLUMNS
 
@@ -39,8 +40,8 @@ _REFERENCE_LABELS = {
 def plot_reliability(
     df: pd.DataFrame,
     *,
-    class_names: Mapping[int, str] | Sequence[str],
     reference: str,
+    class_names: Mapping[int, str] | Sequence[str] | None = None,
     cases: Sequence[str] | None = None,
     title: str | None = None,
 ) -> _Drawn:
@@ -51,10 +52,11 @@ def plot_reliability(
     df : pandas.DataFrame
         Columns ``model`` (the case) and :data:`deweight.reliability.RELIABILITY_COLUMNS`.
         The CSV holds the rows plotted with a ``class_name`` column.
-    class_names : mapping or sequence
-        Name of each class number.
     reference : {"analytic", "observed"}
         What the y axis is (the analytic posterior, or the observed class fraction).
+    class_names : mapping or sequence, optional
+        Name of each class number. By default the table's own ``class_name`` column, shown as
+        a figure shows a class (:func:`~deweight.figures.display_class_name`: bll -> BL Lac).
     cases : sequence of str, optional
         Cases to draw, in legend order; default those present, in the table's order.
     title : str, optional
@@ -63,14 +65,15 @@ def plot_reliability(
     Raises
     ------
     ValueError
-        If a column is missing (named), a case is unknown or ``reference`` is not one of the two.
+        If a column is missing (named), a case is unknown, ``reference`` is not one of the two,
+        or, without ``class_names``, the table gives a class two names.
     """
     if reference not in _REFERENCE_LABELS:
         raise ValueError(f"reference must be one of {list(_REFERENCE_LABELS)}, got {reference!r}")
     _require_columns(df, ("model", *RELIABILITY_COLUMNS), "df")
     chosen = list(cases) if cases is not None else list(dict.fromkeys(df["model"]))
     _check_cases(chosen, "model")
-    name_of = _class_name_lookup(class_names)
+    name_of = _class_name_lookup(_names_in(df) if class_names is None else class_names)
     table = df[df["model"].isin(chosen)].copy()
     table["class"] = table["class"].astype(int)
     table["class_name"] = [name_of(c) for c in table["class"]]
@@ -94,6 +97,18 @@ def plot_reliability(
     data = table.loc[:, [*extra, *keep]].sort_values(["model", "class", "bin"], kind="stable")
     title = title or "Reliability: model probability against the truth"
     return _Drawn(fig, title, data.reset_index(drop=True))
+
+
+def _names_in(df: pd.DataFrame) -> dict[int, str]:
+    """Each class's display name from the table's ``class_name`` column."""
+    _require_columns(df, ("class_name",), "df (or pass class_names)")
+    pairs = df.loc[:, ["class", "class_name"]].drop_duplicates()
+    twice = pairs["class"].astype(int).duplicated(keep=False)
+    if twice.any():
+        named = pairs[twice].sort_values("class").to_dict("records")
+        raise ValueError(f"df gives a class more than one class_name: {named}")
+    names = zip(pairs["class"], pairs["class_name"], strict=True)
+    return {int(class_index): display_class_name(name) for class_index, name in names}
 
 
 def _draw_class_panel(ax, table, cases, class_index, position, name_of, reference) -> None:
