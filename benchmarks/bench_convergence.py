@@ -101,6 +101,8 @@ CANDIDATES = {
     "Y": ({"weight_decay_rows": 100_000}, {"_FAST_POLISH_ITERATIONS": 60}, None),
     # The paper's own recipe (full-batch Adam, weight decay 1e-4), one restart to fit on CPU.
     "P": ({"recipe": "paper", "restarts": 1}, {}, None),
+    # ... and with the paper's 5 restarts, for a GPU.
+    "P5": ({"recipe": "paper", "restarts": 5}, {}, None),
 }
 
 #: Weight decay as a function of the training-set size N, per rule.
